@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qemu-backdoor callback ABI: what a host callback library implements.
+ *
+ * A callback library is a shared object loaded at run time by the backdoor
+ * PCI device (system mode, "-device backdoor,callbacks=PATH") and by the
+ * user-mode helper (QEMU_BACKDOOR_LIB=PATH). One library works in both.
+ *
+ * It exports two symbols, like a QEMU TCG plugin:
+ *
+ *   QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version =
+ *       QEMU_BACKDOOR_CALLBACKS_VERSION;
+ *   QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_init(
+ *       const qemu_backdoor_info *info, qemu_backdoor_callbacks *cb);
+ *
+ * The host refuses a library whose version is outside
+ * [QEMU_BACKDOOR_CALLBACKS_MIN_VERSION, QEMU_BACKDOOR_CALLBACKS_VERSION] of
+ * the host, and stops QEMU at start-up with the reason.
+ *
+ * Libraries written for the 2011 seed API, which export only
+ * qemu_backdoor_init() and qemu_backdoor(), keep working: see
+ * <backdoor/qemu/qemu-backdoor.h>.
+ *
+ * ABI changelog:
+ *   1  First version: qemu_backdoor_info, qemu_backdoor_call,
+ *      qemu_backdoor_callbacks, guest-endian access helpers.
+ *
+ * Compatibility: structs the host fills start with a version field and only
+ * grow at the end ("added in version N"); read a field only when
+ * version >= N.
+ */
+#ifndef QEMU_BACKDOOR_CALLBACKS_H
+#define QEMU_BACKDOOR_CALLBACKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QEMU_BACKDOOR_CALLBACKS_VERSION 1
+#define QEMU_BACKDOOR_CALLBACKS_MIN_VERSION 1
+
+/*
+ * Build callback libraries with -fvisibility=hidden and mark the two entry
+ * symbols with this macro.
+ */
+#define QEMU_BACKDOOR_EXPORT __attribute__((visibility("default")))
+
+/**
+ * enum qemu_backdoor_mode - which kind of QEMU runs the callbacks
+ * @QEMU_BACKDOOR_MODE_SYSTEM: qemu-system-*, the backdoor PCI device
+ * @QEMU_BACKDOOR_MODE_USER: qemu-<arch> (linux-user), the user-mode helper
+ */
+typedef enum qemu_backdoor_mode {
+    QEMU_BACKDOOR_MODE_SYSTEM = 1,
+    QEMU_BACKDOOR_MODE_USER = 2,
+} qemu_backdoor_mode;
+
+/**
+ * struct qemu_backdoor_info - what the host tells a library at init
+ * @version: the callback ABI version the host speaks
+ * @mode: system or user mode
+ * @path: the library path as the user gave it
+ * @args: the user's argument string ("callbacks-args" device property or
+ *        QEMU_BACKDOOR_ARGS), "" when none was given; never NULL
+ * @id: the device's id in system mode ("" when it has none), the channel
+ *      base path in user mode
+ * @data: host pointer to the data channel; valid from init until exit
+ * @data_size: size of the data channel in bytes
+ * @guest_big_endian: true when the guest is big-endian; values in the data
+ *                    channel are stored in the guest's byte order
+ *
+ * The struct itself is only valid for the duration of the init call;
+ * copy what you need.
+ */
+typedef struct qemu_backdoor_info {
+    uint32_t version;
+    qemu_backdoor_mode mode;
+    const char *path;
+    const char *args;
+    const char *id;
+    void *data;
+    uint64_t data_size;
+    bool guest_big_endian;
+} qemu_backdoor_info;
+
+/**
+ * struct qemu_backdoor_call - one call from the guest
+ * @version: the callback ABI version the host speaks
+ * @cmd: the command the guest wrote
+ * @data: host pointer to the data channel (same as qemu_backdoor_info.data)
+ * @data_size: size of the data channel in bytes
+ * @guest_big_endian: byte order of the guest (see the access helpers below)
+ * @vcpu_index: index of the calling vCPU in system mode, of the calling
+ *              guest thread's CPU in user mode; -1 when the access did not
+ *              come from a vCPU (qtest, DMA)
+ * @mode: system or user mode
+ * @opaque: the library's own pointer, as set by its init
+ *
+ * Only valid for the duration of the call.
+ */
+typedef struct qemu_backdoor_call {
+    uint32_t version;
+    uint64_t cmd;
+    void *data;
+    uint64_t data_size;
+    bool guest_big_endian;
+    int vcpu_index;
+    qemu_backdoor_mode mode;
+    void *opaque;
+} qemu_backdoor_call;
+
+/**
+ * struct qemu_backdoor_callbacks - what a library gives back from init
+ * @call: run a guest call and return the 64-bit result handed to the guest
+ * @exit: optional; called once when the device or process goes away
+ * @opaque: handed back in every qemu_backdoor_call and to @exit
+ * @error: set by a failing init to a message saying why (static storage
+ *         or storage that lives until the library is unloaded)
+ *
+ * The host zeroes the struct before init.
+ *
+ * Threading: @call may run concurrently on several threads. In system mode
+ * QEMU serializes calls to one device (they run under QEMU's global lock),
+ * but two devices using the same library may be called at once from
+ * different vCPUs; in user mode every guest thread calls on its own host
+ * thread, concurrently. Keep per-vCPU state indexed by vcpu_index or lock.
+ * @call runs on the vCPU's thread and stalls that vCPU until it returns.
+ */
+typedef struct qemu_backdoor_callbacks {
+    uint64_t (*call)(const qemu_backdoor_call *call);
+    void (*exit)(void *opaque);
+    void *opaque;
+    const char *error;
+} qemu_backdoor_callbacks;
+
+/**
+ * qemu_backdoor_callbacks_version - the ABI version a library was built for
+ *
+ * Define it in the library as
+ * QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version =
+ *     QEMU_BACKDOOR_CALLBACKS_VERSION;
+ */
+extern QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version;
+
+/**
+ * qemu_backdoor_callbacks_init() - the library's entry point
+ * @info: what the host tells the library
+ * @cb: zeroed struct to fill; @cb->call is required
+ *
+ * Called once per device (system mode) or once per process (user mode),
+ * before the guest can make any call. Return 0 on success; any other value
+ * stops QEMU at start-up with @cb->error as the reason.
+ */
+QEMU_BACKDOOR_EXPORT int
+qemu_backdoor_callbacks_init(const qemu_backdoor_info *info,
+                             qemu_backdoor_callbacks *cb);
+
+/*
+ * Guest-endian access helpers: load and store 8/16/32/64-bit values in the
+ * data channel in the guest's byte order. @ptr need not be aligned.
+ */
+#define QEMU_BACKDOOR_DEFINE_ACCESS(bits, swap)                              \
+    static inline uint##bits##_t                                             \
+    qemu_backdoor_ld##bits(bool guest_big_endian, const void *ptr)           \
+    {                                                                        \
+        uint##bits##_t v;                                                    \
+        memcpy(&v, ptr, sizeof(v));                                          \
+        return guest_big_endian != qemu_backdoor_host_big_endian() ?         \
+               swap(v) : v;                                                  \
+    }                                                                        \
+    static inline void                                                       \
+    qemu_backdoor_st##bits(bool guest_big_endian, void *ptr,                 \
+                           uint##bits##_t v)                                 \
+    {                                                                        \
+        if (guest_big_endian != qemu_backdoor_host_big_endian()) {           \
+            v = swap(v);                                                     \
+        }                                                                    \
+        memcpy(ptr, &v, sizeof(v));                                          \
+    }
+
+static inline bool qemu_backdoor_host_big_endian(void)
+{
+    return __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+}
+
+#define QEMU_BACKDOOR_NOSWAP(v) (v)
+QEMU_BACKDOOR_DEFINE_ACCESS(8, QEMU_BACKDOOR_NOSWAP)
+QEMU_BACKDOOR_DEFINE_ACCESS(16, __builtin_bswap16)
+QEMU_BACKDOOR_DEFINE_ACCESS(32, __builtin_bswap32)
+QEMU_BACKDOOR_DEFINE_ACCESS(64, __builtin_bswap64)
+
+/*
+ * Shorthands for use inside a call: load/store at byte @offset of the data
+ * channel, in the guest's byte order. No bounds check: the caller keeps
+ * offset + size within call->data_size.
+ */
+static inline uint64_t
+qemu_backdoor_data_ld64(const qemu_backdoor_call *call, uint64_t offset)
+{
+    return qemu_backdoor_ld64(call->guest_big_endian,
+                              (const char *)call->data + offset);
+}
+
+static inline void
+qemu_backdoor_data_st64(const qemu_backdoor_call *call, uint64_t offset,
+                        uint64_t value)
+{
+    qemu_backdoor_st64(call->guest_big_endian, (char *)call->data + offset,
+                       value);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEMU_BACKDOOR_CALLBACKS_H */
