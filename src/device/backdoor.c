@@ -20,7 +20,9 @@
 #include "hw/qdev-properties.h"
 #include "hw/core/cpu.h"
 #include "migration/vmstate.h"
+#include "qemu/notify.h"
 #include "qom/object.h"
+#include "sysemu/sysemu.h"
 
 #include "backdoor.h"
 #include "loader.h"
@@ -57,6 +59,7 @@ struct BackdoorState {
     MemoryRegion data;
     void *data_ptr;
     BackdoorCallbacks *callbacks;
+    Notifier exit_notifier;     /* QEMU does not unrealize devices at exit */
 
     /* properties */
     char *callbacks_path;
@@ -217,6 +220,17 @@ static const MemoryRegionOps backdoor_ctrl_ops = {
     },
 };
 
+static void backdoor_unload(BackdoorState *s)
+{
+    backdoor_callbacks_unload(s->callbacks);
+    s->callbacks = NULL;
+}
+
+static void backdoor_exit_notify(Notifier *n, void *data)
+{
+    backdoor_unload(container_of(n, BackdoorState, exit_notifier));
+}
+
 static void backdoor_realize(PCIDevice *pdev, Error **errp)
 {
     BackdoorState *s = BACKDOOR(pdev);
@@ -261,6 +275,9 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
         return;
     }
 
+    s->exit_notifier.notify = backdoor_exit_notify;
+    qemu_add_exit_notifier(&s->exit_notifier);
+
     pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->ctrl);
     pci_register_bar(pdev, 2, PCI_BASE_ADDRESS_SPACE_MEMORY |
                      PCI_BASE_ADDRESS_MEM_PREFETCH |
@@ -271,8 +288,8 @@ static void backdoor_exit(PCIDevice *pdev)
 {
     BackdoorState *s = BACKDOOR(pdev);
 
-    backdoor_callbacks_unload(s->callbacks);
-    s->callbacks = NULL;
+    qemu_remove_exit_notifier(&s->exit_notifier);
+    backdoor_unload(s);
 }
 
 static void backdoor_reset(DeviceState *dev)
@@ -317,7 +334,7 @@ static void backdoor_class_init(ObjectClass *oc, void *data)
     k->vendor_id = BACKDOOR_PCI_VENDOR_ID;
     k->device_id = BACKDOOR_PCI_DEVICE_ID;
     k->revision = BACKDOOR_VERSION_MAJOR;
-    k->class_id = PCI_CLASS_OTHERS;
+    k->class_id = PCI_CLASS_OTHERS << 8;
     dc->desc = "guest-to-host backdoor channel with host callbacks";
     dc->reset = backdoor_reset;
     dc->vmsd = &backdoor_vmstate;

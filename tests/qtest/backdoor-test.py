@@ -1,1 +1,526 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""qtest suite of the backdoor device, run against the stock qemu-system.
 
+Everything comes from the environment meson sets (tests/meson.build).
+"""
+import os
+import random
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qtest import Qemu, QemuError, Tap, check, check_eq, run_qemu  # noqa
+
+QEMU = os.environ['QEMU_SYSTEM']
+LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
+LOADER = os.environ['BACKDOOR_LOADER']
+MODULE_DIR = os.environ['BACKDOOR_MODULE_DIR']
+QEMU_VERSION = os.environ['BACKDOOR_QEMU_VERSION']
+LIB = os.environ['TEST_CALLBACKS']
+SEED_LIB = os.environ['SEED_CALLBACKS']
+
+VENDOR, DEVICE = 0x1234, 0xbd01
+ID = 0x42440100
+BAR0 = 0xc0000000
+BAR2 = 0x100000000
+MiB = 1 << 20
+M64 = (1 << 64) - 1
+
+REG_ID, REG_FEATURES, REG_DATA_SIZE = 0x00, 0x04, 0x08
+REG_CMD, REG_RESULT, REG_CALL_OFFSET, REG_CALL = 0x10, 0x18, 0x20, 0x28
+CMD_VCPU = 0xf00d0001
+
+tap = Tap()
+workdir = tempfile.mkdtemp(prefix='backdoor-test-')
+
+
+def device_args(lib=LIB, extra='', log=None):
+    args = 'backdoor,id=bd0,callbacks=' + lib
+    if log:
+        args += ',callbacks-args=log=' + log
+    return ['-device', args + extra]
+
+
+def start(lib=LIB, extra='', log=None, launcher=LAUNCHER, **kw):
+    return Qemu(QEMU, device_args(lib, extra, log), launcher=launcher, **kw)
+
+
+def setup_bars(q):
+    """Find the device, program and enable its BARs; return its devfn."""
+    devs = q.find_pci(VENDOR, DEVICE)
+    check_eq(len(devs), 1, 'backdoor devices on bus 0')
+    devfn = devs[0]
+    q.cfg_write(devfn, 0x10, BAR0)
+    q.cfg_write(devfn, 0x18, BAR2 & 0xffffffff)
+    q.cfg_write(devfn, 0x1c, BAR2 >> 32)
+    q.cfg_write(devfn, 0x04, 0x2)            # memory space enable
+    return devfn
+
+
+def counters(q):
+    path = '/machine/peripheral/bd0'
+    return q.qom_get(path, 'calls'), q.qom_get(path, 'guest-errors')
+
+
+def read_log(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def data_size_of(q):
+    return q.read(BAR0 + REG_DATA_SIZE, 8)
+
+
+def call(q, cmd):
+    """The one-exit call: command into the call word, read CALL."""
+    q.write(BAR2 + data_size_of(q) - 8, 8, cmd)
+    return q.read(BAR0 + REG_CALL, 8)
+
+
+@tap.test('/backdoor/pci/identity')
+def test_identity():
+    with start() as q:
+        devfn = setup_bars(q)
+        check_eq(q.cfg_read(devfn, 0x08) >> 8, 0xff0000, 'class code')
+        check_eq(q.cfg_read(devfn, 0x08, 1), 1, 'revision')
+
+
+@tap.test('/backdoor/pci/bars')
+def test_bars():
+    for size, name in ((MiB, '1M'), (4096, '4K'), (64 * MiB, '64M'),
+                       (1 << 30, '1G')):
+        with start(extra=',data-size=' + name) as q:
+            devfn = q.find_pci(VENDOR, DEVICE)[0]
+            q.cfg_write(devfn, 0x10, 0xffffffff)
+            bar0 = q.cfg_read(devfn, 0x10)
+            check_eq(bar0 & 0xf, 0, 'BAR0 flags (32-bit memory)')
+            check_eq((~(bar0 & ~0xf) + 1) & 0xffffffff, 0x1000, 'BAR0 size')
+            q.cfg_write(devfn, 0x18, 0xffffffff)
+            q.cfg_write(devfn, 0x1c, 0xffffffff)
+            lo, hi = q.cfg_read(devfn, 0x18), q.cfg_read(devfn, 0x1c)
+            check_eq(lo & 0xf, 0xc, 'BAR2 flags (64-bit prefetchable)')
+            bar2 = (hi << 32) | (lo & ~0xf)
+            check_eq((~bar2 + 1) & M64, size, 'BAR2 size for ' + name)
+            setup_bars(q)
+            check_eq(q.read(BAR0 + REG_DATA_SIZE, 8), size, 'DATA_SIZE')
+            check_eq(q.read(BAR0 + REG_DATA_SIZE, 4), size & 0xffffffff,
+                     'DATA_SIZE, 4-byte read')
+            q.write(BAR2 + size - 16, 8, 0x1122334455667788)
+            check_eq(q.read(BAR2 + size - 16, 8), 0x1122334455667788,
+                     'last bytes of the data BAR')
+
+
+@tap.test('/backdoor/ctrl/id')
+def test_id():
+    with start() as q:
+        setup_bars(q)
+        check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
+        check_eq(q.read(BAR0 + REG_FEATURES, 4) & 1, 1, 'FEATURES.CALL')
+        check_eq(counters(q), (0, 0), 'calls, guest-errors')
+
+
+@tap.test('/backdoor/call/one-exit')
+def test_call():
+    log = os.path.join(workdir, 'call.log')
+    with start(log=log) as q:
+        setup_bars(q)
+        q.write(BAR2, 8, 0x1000)
+        res = call(q, 0x42)
+        check_eq(res, 0x42 * 3 + 0x1000, 'CALL result')
+        check_eq(q.read(BAR0 + REG_RESULT, 8), res, 'RESULT latch')
+        check_eq(q.read(BAR2 + 8, 8), ~0x42 & M64, 'callback store seen')
+        check_eq(q.read(BAR2 + 16, 8), 1, 'callback call count')
+        # A 4-byte read of CALL runs one call and returns the low half.
+        q.write(BAR2, 8, 0xffffffff00000000)
+        q.write(BAR2 + MiB - 8, 8, 1)
+        check_eq(q.read(BAR0 + REG_CALL, 4), 3, '4-byte CALL read')
+        check_eq(counters(q), (2, 0), 'calls, guest-errors')
+    lines = read_log(log)
+    check(lines[0].startswith('init version=1 mode=1 size=1048576 be=0 '
+                              'id=bd0 args=log=%s data=set' % log),
+          'init line: ' + lines[0])
+    check_eq(lines[1], 'call n=1 cmd=0x42 vcpu=-1 arg=0x1000 mode=1 be=0',
+             'first call seen by the callback')
+    check_eq(lines[3], 'exit calls=2', 'exit line')
+
+
+@tap.test('/backdoor/call/cmd-write')
+def test_cmd_write():
+    log = os.path.join(workdir, 'cmd.log')
+    with start(log=log) as q:
+        setup_bars(q)
+        q.write(BAR2, 8, 7)
+        q.write(BAR0 + REG_CMD, 8, 0xbabe00000000cafe)
+        check_eq(q.read(BAR0 + REG_RESULT, 8),
+                 (0xbabe00000000cafe * 3 + 7) & M64, 'RESULT after CMD')
+        q.write(BAR0 + REG_CMD, 4, 0x10)
+        check_eq(q.read(BAR0 + REG_RESULT, 8), 0x37, 'RESULT, 4-byte CMD')
+        check_eq(counters(q), (2, 0), 'calls, guest-errors')
+    check_eq(read_log(log)[2],
+             'call n=2 cmd=0x10 vcpu=-1 arg=0x7 mode=1 be=0',
+             '4-byte CMD write is zero-extended')
+
+
+@tap.test('/backdoor/call/call-offset')
+def test_call_offset():
+    with start() as q:
+        setup_bars(q)
+        check_eq(q.read(BAR0 + REG_CALL_OFFSET, 8), MiB - 8, 'reset value')
+        q.write(BAR0 + REG_CALL_OFFSET, 8, 0x100)
+        check_eq(q.read(BAR0 + REG_CALL_OFFSET, 8), 0x100, 'CALL_OFFSET')
+        q.write(BAR2 + 0x100, 8, 5)
+        check_eq(q.read(BAR0 + REG_CALL, 8), 15, 'call word at 0x100')
+        for bad in (0x101, MiB, MiB - 4, 1 << 40):
+            q.write(BAR0 + REG_CALL_OFFSET, 8, bad)
+        check_eq(q.read(BAR0 + REG_CALL_OFFSET, 8), 0x100, 'after bad values')
+        check_eq(counters(q), (1, 4), 'calls, guest-errors')
+        q.qmp_cmd('system_reset')
+        setup_bars(q)               # the reset disabled them
+        check_eq(q.read(BAR0 + REG_CALL_OFFSET, 8), MiB - 8, 'after reset')
+
+
+@tap.test('/backdoor/call/vcpu-index')
+def test_vcpu_index():
+    with start() as q:
+        setup_bars(q)
+        check_eq(call(q, CMD_VCPU), M64, 'vcpu_index of a qtest access (-1)')
+
+
+# Wrong accesses: (read?, offset, size). Each must be counted once.
+WRONG = [(True, REG_ID, 1), (True, REG_ID, 2), (True, REG_ID, 8),
+         (True, REG_FEATURES, 8), (True, REG_CMD, 8), (True, REG_CMD, 4),
+         (True, REG_DATA_SIZE, 2), (True, REG_RESULT + 4, 4),
+         (True, 0x11, 4), (True, 0x30, 4), (True, 0x800, 8),
+         (True, 0xffc, 4), (True, REG_CALL, 2), (True, REG_CALL, 1),
+         (False, REG_ID, 4), (False, REG_FEATURES, 4),
+         (False, REG_DATA_SIZE, 8), (False, REG_RESULT, 8),
+         (False, REG_CALL, 8), (False, REG_CMD, 2), (False, REG_CMD, 1),
+         (False, REG_CALL_OFFSET, 2), (False, 0x13, 8), (False, 0x100, 4),
+         (False, 0xfff, 1)]
+
+
+@tap.test('/backdoor/ctrl/wrong-accesses')
+def test_wrong():
+    log = os.path.join(workdir, 'guest-errors.log')
+    qemu_log = os.path.join(workdir, 'qemu.log')
+    with Qemu(QEMU, device_args(log=log) + ['-d', 'guest_errors',
+                                            '-D', qemu_log],
+              launcher=LAUNCHER) as q:
+        setup_bars(q)
+        for n, (is_read, off, size) in enumerate(WRONG, 1):
+            if is_read:
+                check_eq(q.read(BAR0 + off, size), (1 << (8 * size)) - 1,
+                         '%d-byte read at 0x%x' % (size, off))
+            else:
+                q.write(BAR0 + off, size, 0x5a)
+            check_eq(counters(q), (0, n), 'after %s of %d bytes at 0x%x' %
+                     ('read' if is_read else 'write', size, off))
+        check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID after wrong accesses')
+        check_eq(q.read(BAR0 + REG_RESULT, 8), 0, 'RESULT untouched')
+        check(q.alive(), 'QEMU alive')
+    with open(qemu_log) as f:
+        logged = [l for l in f if l.startswith('backdoor: ')]
+    check_eq(len(logged), len(WRONG), 'LOG_GUEST_ERROR lines')
+    check(not any(l.startswith('call') for l in read_log(log)),
+          'no callback ran for a wrong access')
+
+
+@tap.test('/backdoor/seed/api')
+def test_seed():
+    with start(lib=SEED_LIB) as q:
+        setup_bars(q)
+        q.write(BAR2, 4, 0xcafe)
+        q.write(BAR0 + REG_CMD, 8, 0xbabe)
+        check_eq(q.read(BAR0 + REG_RESULT, 8), 0, 'seed call result')
+        check_eq(call(q, 0x77), 0, 'seed library through CALL')
+        check_eq(counters(q), (2, 0), 'calls, guest-errors')
+        q.quit()
+        out = q.stdout()
+    check_eq(out, '+ 1048576\n-> babe :: cafe\n-> 77 :: cafe\n',
+             'seed callbacks output')
+
+
+def start_fails(args, launcher=LAUNCHER):
+    cmd = ([launcher] if launcher else []) + [
+        QEMU, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
+        '-nodefaults'] + args
+    try:
+        rc, out, err = run_qemu(cmd, timeout=20)
+    except subprocess.TimeoutExpired:
+        raise AssertionError('QEMU started instead of refusing: %s' % args)
+    check(rc != 0, 'exit code %d for %s' % (rc, args))
+    lines = err.strip().splitlines()
+    check_eq(len(lines), 1, 'stderr lines (%r)' % err)
+    return lines[0]
+
+
+BAD_CONFIGS = [
+    ('missing-callbacks', ['-device', 'backdoor'],
+     r"backdoor: property 'callbacks' is required"),
+    ('missing-library', device_args('/nonexistent/libx.so'),
+     r"cannot load callbacks '/nonexistent/libx.so': .*No such file"),
+    ('bad-version', device_args(os.environ['BAD_VERSION_CALLBACKS']),
+     r"callbacks '.*libbad-version.so' need ABI version 99, but this "
+     r"backdoor supports versions 1 to 1"),
+    ('no-version', device_args(os.environ['NO_VERSION_CALLBACKS']),
+     r"do not declare their ABI version \(qemu_backdoor_callbacks_version\)"),
+    ('missing-symbol', device_args(os.environ['NO_INIT_CALLBACKS']),
+     r"export neither qemu_backdoor_callbacks_init nor the seed API"),
+    ('no-call', device_args(os.environ['NO_CALL_CALLBACKS']),
+     r"set no call function in their init"),
+    ('failing-init', ['-device', 'backdoor,callbacks=%s,'
+                      'callbacks-args=fail' % LIB],
+     r"failed to initialize: the test asked init to fail"),
+    ('data-size-not-power-of-2', device_args(extra=',data-size=12345'),
+     r"data-size 12345 is not a power of two from 4 KiB to 1 GiB"),
+    ('data-size-too-small', device_args(extra=',data-size=2K'),
+     r"data-size 2048 is not a power of two"),
+    ('data-size-too-big', device_args(extra=',data-size=2G'),
+     r"data-size 2147483648 is not a power of two"),
+    ('data-size-garbage', device_args(extra=',data-size=lots'),
+     r"data-size"),
+]
+
+for _name, _args, _pattern in BAD_CONFIGS:
+    def _bad(args=_args, pattern=_pattern):
+        line = start_fails(args)
+        check(re.search(pattern, line), 'message %r lacks %r' %
+              (line, pattern))
+        check(line.startswith(os.path.basename(QEMU) + ': '),
+              'QEMU-style one-line error: %r' % line)
+    tap.test('/backdoor/config/' + _name)(_bad)
+
+
+@tap.test('/backdoor/config/two-devices')
+def test_two_devices():
+    log = os.path.join(workdir, 'two.log')
+    args = device_args(log=log) + [
+        '-device', 'backdoor,id=bd1,callbacks=%s,data-size=8K,'
+        'callbacks-args=log=%s' % (LIB, log)]
+    with Qemu(QEMU, args, launcher=LAUNCHER) as q:
+        check_eq(len(q.find_pci(VENDOR, DEVICE)), 2, 'devices found')
+    inits = [l for l in read_log(log) if l.startswith('init')]
+    check_eq(len(inits), 2, 'callback inits')
+    check(any('size=8192' in l and 'id=bd1' in l for l in inits), inits)
+
+
+@tap.test('/backdoor/launcher/device-help')
+def test_help():
+    rc, out, _ = run_qemu([LAUNCHER, QEMU, '-device', 'help'])
+    check(rc == 0 and re.search(r'name "backdoor", bus PCI', out),
+          '-device help lists backdoor')
+    rc, out, _ = run_qemu([LAUNCHER, QEMU, '-device', 'backdoor,help'])
+    for prop in ('callbacks=<str>', 'callbacks-args=<str>',
+                 'data-size=<size>'):
+        check(prop in out, '-device backdoor,help lists ' + prop)
+    rc, out, _ = run_qemu([LAUNCHER, '--help'])
+    check(rc == 0 and 'Usage: qemu-backdoor' in out, 'launcher --help')
+
+
+@tap.test('/backdoor/launcher/mismatch')
+def test_mismatch():
+    # A real QEMU binary whose build differs: the stock one with another
+    # package version in its version string (same length).
+    m = re.search(r'\((.*)\)$', QEMU_VERSION)
+    check(m, 'version line %r has a package version' % QEMU_VERSION)
+    pkg = m.group(1).encode()
+    other = pkg[:-1] + (b'0' if pkg[-1:] != b'0' else b'1')
+    with open(shutil.which(QEMU), 'rb') as f:
+        image = f.read()
+    check(pkg in image, 'package version found in the binary')
+    fake = os.path.join(workdir, os.path.basename(QEMU))
+    with open(fake, 'wb') as f:
+        f.write(image.replace(pkg, other))
+    os.chmod(fake, 0o755)
+    rc, out, err = run_qemu([fake, '--version'])
+    check(rc == 0 and other.decode() in out, 'patched QEMU runs: %r' % out)
+    rc, out, err = run_qemu([LAUNCHER, fake, '-device', 'help'])
+    check(rc != 0, 'launcher refuses the mismatched QEMU')
+    lines = err.strip().splitlines()
+    check_eq(len(lines), 1, 'one-line error (%r)' % err)
+    check('but the backdoor device was built for QEMU ' + QEMU_VERSION
+          in lines[0] and other.decode() in lines[0], lines[0])
+    rc, out, err = run_qemu([LAUNCHER, '/bin/true'])
+    check(rc != 0 and 'is not a QEMU system emulator' in err, err)
+
+
+@tap.test('/backdoor/load/plugin')
+def test_plugin():
+    log = os.path.join(workdir, 'plugin.log')
+    with Qemu(QEMU, ['-plugin', LOADER] + device_args(log=log)) as q:
+        setup_bars(q)
+        check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
+        q.write(BAR2, 8, 1)
+        check_eq(call(q, 2), 7, 'call result')
+
+
+@tap.test('/backdoor/load/dso-module')
+def test_dso():
+    log = os.path.join(workdir, 'dso.log')
+    env = {'QEMU_MODULE_DIR': MODULE_DIR}
+    with Qemu(QEMU, device_args(log=log), env=env, preconfig=True) as q:
+        check_eq(q.qtest_cmd('module_load hw- backdoor'), '',
+                 'module_load hw- backdoor')
+        q.qmp_cmd('x-exit-preconfig')
+        setup_bars(q)
+        check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
+        q.write(BAR2, 8, 1)
+        check_eq(call(q, 2), 7, 'call result')
+
+
+def kvm_usable():
+    try:
+        fd = os.open('/dev/kvm', os.O_RDWR)
+        os.close(fd)
+    except OSError as e:
+        return 'no usable /dev/kvm (%s)' % e.strerror
+    return None
+
+
+@tap.test('/backdoor/accel/kvm')
+def test_kvm():
+    why = kvm_usable()
+    if why:
+        return why
+    log = os.path.join(workdir, 'kvm.log')
+    try:
+        q = start(log=log, accel='kvm')
+    except QemuError as e:
+        return 'QEMU cannot start with -accel kvm here (%s)' % e
+    with q:
+        check_eq(q.qmp_cmd('query-kvm'), {'enabled': True, 'present': True},
+                 'query-kvm')
+        setup_bars(q)
+        check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register under KVM')
+        q.write(BAR2, 8, 10)
+        check_eq(call(q, 4), 22, 'call under KVM')
+
+
+class Model:
+    """Reference model of the device for the fuzz test."""
+    REGS = {REG_ID: (4,), REG_FEATURES: (4,), REG_DATA_SIZE: (4, 8),
+            REG_CMD: (4, 8), REG_RESULT: (4, 8), REG_CALL_OFFSET: (4, 8),
+            REG_CALL: (4, 8)}
+
+    def __init__(self, size):
+        self.size = size
+        self.data = bytearray(size)
+        self.result = 0
+        self.call_offset = size - 8
+        self.calls = 0
+        self.errors = 0
+
+    def ld(self, off, n):
+        return int.from_bytes(self.data[off:off + n], 'little')
+
+    def st(self, off, n, v):
+        self.data[off:off + n] = (v & ((1 << (8 * n)) - 1)).to_bytes(
+            n, 'little')
+
+    def call(self, cmd):
+        self.calls += 1
+        arg = self.ld(0, 8)
+        self.st(8, 8, ~cmd)
+        self.st(16, 8, self.calls)
+        self.result = (cmd * 3 + arg) & M64
+        return self.result
+
+    def ctrl_read(self, off, size):
+        mask = (1 << (8 * size)) - 1
+        if off == REG_CMD or size not in self.REGS.get(off, ()):
+            self.errors += 1
+            return mask
+        if off == REG_CALL:
+            return self.call(self.ld(self.call_offset, 8)) & mask
+        return {REG_ID: ID, REG_FEATURES: 1, REG_DATA_SIZE: self.size,
+                REG_RESULT: self.result,
+                REG_CALL_OFFSET: self.call_offset}[off] & mask
+
+    def ctrl_write(self, off, size, val):
+        if off not in (REG_CMD, REG_CALL_OFFSET) or \
+                size not in self.REGS[off]:
+            self.errors += 1
+        elif off == REG_CMD:
+            self.call(val)
+        elif val % 8 or val > self.size - 8:
+            self.errors += 1
+        else:
+            self.call_offset = val
+
+
+@tap.test('/backdoor/fuzz/random-accesses')
+def test_fuzz():
+    rng = random.Random(int(os.environ.get('BACKDOOR_FUZZ_SEED', '20111')))
+    size = 64 * 1024
+    model = Model(size)
+    n_total = 120000
+    with start(extra=',data-size=64K') as q:
+        setup_bars(q)
+        done = 0
+        while done < n_total:
+            cmds, expect = [], []
+            for _ in range(2000):
+                width = rng.choice((1, 2, 4, 8))
+                is_read = rng.random() < 0.5
+                sfx = 'bwlq'[width.bit_length() - 1]
+                if rng.random() < 0.5:
+                    # Control BAR: registers often, anything sometimes.
+                    if rng.random() < 0.7:
+                        off = rng.choice(list(Model.REGS)) + \
+                            rng.choice((0, 0, 0, 1, 4))
+                    else:
+                        off = rng.randrange(0, 0x1000 - width + 1)
+                    if is_read:
+                        cmds.append('read%s 0x%x' % (sfx, BAR0 + off))
+                        expect.append(model.ctrl_read(off, width))
+                    else:
+                        val = rng.getrandbits(8 * width)
+                        if off == REG_CALL_OFFSET and rng.random() < 0.5:
+                            val = rng.randrange(0, size // 8) * 8
+                        cmds.append('write%s 0x%x 0x%x' % (sfx, BAR0 + off,
+                                                          val))
+                        expect.append(None)
+                        model.ctrl_write(off, width, val)
+                else:
+                    # Data BAR: anywhere, with a bias to the words the
+                    # callback and CALL use.
+                    if rng.random() < 0.5:
+                        off = rng.choice((0, 8, 16, size - 8,
+                                          model.call_offset))
+                    else:
+                        off = rng.randrange(0, size - width + 1)
+                    if is_read:
+                        cmds.append('read%s 0x%x' % (sfx, BAR2 + off))
+                        expect.append(model.ld(off, width))
+                    else:
+                        val = rng.getrandbits(8 * width)
+                        cmds.append('write%s 0x%x 0x%x' % (sfx, BAR2 + off,
+                                                          val))
+                        expect.append(None)
+                        model.st(off, width, val)
+            answers = q.qtest_batch(cmds)
+            for cmd, want, got in zip(cmds, expect, answers):
+                if want is not None:
+                    check_eq(int(got, 16), want, 'access %d %r' % (done, cmd))
+                done += 1
+        check(q.alive(), 'QEMU alive after %d accesses' % done)
+        check_eq(counters(q), (model.calls, model.errors),
+                 'calls, guest-errors after %d accesses' % done)
+        print('# %d accesses: %d calls, %d guest errors, all as modelled' %
+              (done, model.calls, model.errors))
+        check(model.calls > 1000 and model.errors > 1000,
+              'the fuzz exercised calls and errors (%d, %d)' %
+              (model.calls, model.errors))
+
+
+if __name__ == '__main__':
+    try:
+        rc = tap.run()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    sys.exit(rc)
