@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Tests of the build kit: stamp check, install, relocatable launcher and
+the installed callback SDK (pkg-config)."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'qtest'))
+from qtest import Qemu, Tap, check, check_eq, run_qemu  # noqa
+
+SRC = os.environ['BACKDOOR_SOURCE_ROOT']
+BUILD = os.environ['BACKDOOR_BUILD_ROOT']
+QEMU = os.environ['QEMU_SYSTEM']
+QEMU_TREE = os.environ['BACKDOOR_QEMU_TREE']
+MODDIR = os.environ['BACKDOOR_QEMU_MODDIR']
+MESON = os.environ['MESON']
+TREE_PY = [sys.executable, os.path.join(SRC, 'scripts', 'qemu-tree.py')]
+
+tap = Tap()
+work = tempfile.mkdtemp(prefix='backdoor-build-test-')
+destdir = os.path.join(work, 'dest')
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+@tap.test('/build/stamp/matches-installed-qemu')
+def test_stamp_ok():
+    r = run(TREE_PY + ['check-stamp', QEMU_TREE, MODDIR])
+    check_eq(r.returncode, 0, 'check-stamp exit code (%s)' % r.stderr)
+    stamp = r.stdout.strip()
+    hw = os.path.join(BUILD, 'src', 'device', 'hw-backdoor.so')
+    syms = run(['nm', '-D', '--defined-only', hw]).stdout
+    check(stamp in syms, 'hw-backdoor.so exports %s' % stamp)
+    check('qemu_module_dummy' in syms, 'hw-backdoor.so has qemu_module_dummy')
+
+
+@tap.test('/build/stamp/mismatch-refused')
+def test_stamp_mismatch():
+    # A real installed module whose stamp symbol is renamed, as a module of
+    # another QEMU build would have.
+    stamp = run(TREE_PY + ['stamp', QEMU_TREE]).stdout.strip().encode()
+    other = stamp[:-1] + (b'0' if stamp[-1:] != b'0' else b'1')
+    mods = os.path.join(work, 'other-qemu')
+    os.makedirs(mods)
+    src = sorted(glob.glob(os.path.join(MODDIR, '*.so')))[0]
+    with open(src, 'rb') as f:
+        image = f.read()
+    check(stamp in image, 'stamp found in %s' % src)
+    with open(os.path.join(mods, os.path.basename(src)), 'wb') as f:
+        f.write(image.replace(stamp, other))
+    r = run(TREE_PY + ['check-stamp', QEMU_TREE, mods])
+    check(r.returncode != 0, 'check-stamp refuses the other build')
+    lines = r.stderr.strip().splitlines()
+    check_eq(len(lines), 1, 'one-line error (%r)' % r.stderr)
+    check(stamp.decode() in lines[0] and other.decode() in lines[0] and
+          'prepare the sources of the installed QEMU' in lines[0], lines[0])
+
+
+def installed(pattern):
+    found = glob.glob(os.path.join(destdir, pattern.lstrip('/')),
+                      recursive=True)
+    check(found, 'installed: %s' % pattern)
+    return found[0]
+
+
+@tap.test('/build/install/destdir')
+def test_install():
+    r = run([MESON, 'install', '-C', BUILD, '--no-rebuild', '--quiet',
+             '--destdir', destdir])
+    check_eq(r.returncode, 0, 'meson install (%s)' % r.stderr)
+    installed(os.path.join(MODDIR, 'hw-backdoor.so'))
+    installed('**/bin/qemu-backdoor')
+    installed('**/qemu-backdoor/backdoor-loader.so')
+    installed('**/include/qemu-backdoor-callbacks.h')
+    installed('**/include/backdoor/qemu/qemu-backdoor.h')
+    installed('**/pkgconfig/qemu-backdoor-callbacks.pc')
+
+
+@tap.test('/build/install/relocatable-launcher')
+def test_relocatable():
+    launcher = installed('**/bin/qemu-backdoor')
+    moved = os.path.join(work, 'moved')
+    shutil.copytree(destdir, moved, symlinks=True)
+    launcher = launcher.replace(destdir, moved)
+    rc, out, err = run_qemu([launcher, QEMU, '-device', 'help'])
+    check(rc == 0 and 'name "backdoor"' in out,
+          'moved install lists the device (%s)' % err)
+    link = os.path.join(work, 'bin-link')
+    os.symlink(launcher, link)
+    rc, out, _ = run_qemu([link, '--print-loader'])
+    check(os.path.exists(out.strip()), 'loader found through a symlink')
+
+
+@tap.test('/build/install/callback-sdk')
+def test_sdk():
+    pcdir = os.path.dirname(installed('**/pkgconfig/qemu-backdoor-callbacks.pc'))
+    env = dict(os.environ, PKG_CONFIG_PATH=pcdir)
+    prefix = os.path.dirname(os.path.dirname(installed('**/bin/qemu-backdoor')))
+    r = run(['pkg-config', '--define-variable=prefix=' + prefix, '--cflags',
+             'qemu-backdoor-callbacks'], env=env)
+    check_eq(r.returncode, 0, 'pkg-config (%s)' % r.stderr)
+    lib = os.path.join(work, 'libseed.so')
+    r = run(['cc', '-shared', '-fPIC', '-o', lib,
+             os.path.join(SRC, 'examples', 'seed-host', 'backdoor.c')] +
+            r.stdout.split())
+    check_eq(r.returncode, 0, 'seed example builds with the SDK (%s)' %
+             r.stderr)
+    launcher = installed('**/bin/qemu-backdoor')
+    with Qemu(QEMU, ['-device', 'backdoor,callbacks=' + lib],
+              launcher=launcher) as q:
+        q.quit()
+        check_eq(q.stdout(), '+ 1048576\n', 'installed seed library loaded')
+
+
+if __name__ == '__main__':
+    try:
+        rc = tap.run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.exit(rc)
