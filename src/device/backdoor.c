@@ -113,6 +113,12 @@ static uint64_t backdoor_call_word(BackdoorState *s)
     return target_words_bigendian() ? ldq_be_p(p) : ldq_le_p(p);
 }
 
+static bool backdoor_is_reg(hwaddr addr)
+{
+    return addr <= BACKDOOR_REG_CALL &&
+           (addr == BACKDOOR_REG_FEATURES || addr % 8 == 0);
+}
+
 static bool backdoor_reg_is_64(hwaddr addr)
 {
     return addr == BACKDOOR_REG_DATA_SIZE || addr == BACKDOOR_REG_CMD ||
@@ -164,8 +170,8 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
         return backdoor_call(s, backdoor_call_word(s));
     default:
         backdoor_guest_error(s, "read of %s control offset 0x%" HWADDR_PRIx,
-                             addr == BACKDOOR_REG_CMD ? "write-only" :
-                             "reserved", addr);
+                             backdoor_is_reg(addr) ? "write-only" : "reserved",
+                             addr);
         return ~0ULL;
     }
     if (!backdoor_width_ok(s, addr, size, "read")) {
@@ -198,8 +204,8 @@ static void backdoor_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
         break;
     default:
         backdoor_guest_error(s, "write of %s control offset 0x%" HWADDR_PRIx,
-                             addr < BACKDOOR_REG_CALL + 8 ? "read-only" :
-                             "reserved", addr);
+                             backdoor_is_reg(addr) ? "read-only" : "reserved",
+                             addr);
         break;
     }
 }

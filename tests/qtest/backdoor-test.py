@@ -226,6 +226,12 @@ def test_wrong():
     with open(qemu_log) as f:
         logged = [l for l in f if l.startswith('backdoor: ')]
     check_eq(len(logged), len(WRONG), 'LOG_GUEST_ERROR lines')
+    for want in ('read of write-only control offset 0x10',
+                 'read of reserved control offset 0x30',
+                 'write of read-only control offset 0x0',
+                 '2-byte write at control offset 0x10',
+                 'write of reserved control offset 0x100'):
+        check(any(want in l for l in logged), 'logged: ' + want)
     check(not any(l.startswith('call') for l in read_log(log)),
           'no callback ran for a wrong access')
 
