@@ -48,7 +48,8 @@ def cflags(build):
         with open(path) as f:
             commands = json.load(f)
     except OSError as e:
-        die(f"{path}: {e.strerror} (configure QEMU first)")
+        die(f"{build} is not a configured QEMU build tree "
+            f"({path}: {e.strerror})")
     # module-common.c is compiled exactly as a module is; edu.c as a device
     # in a tree configured without modules.
     entry = None

@@ -63,6 +63,28 @@ def test_stamp_mismatch():
           'prepare the sources of the installed QEMU' in lines[0], lines[0])
 
 
+@tap.test('/build/prepare/cached')
+def test_prepare_cached():
+    r = run([os.path.join(SRC, 'scripts', 'prepare-qemu.sh')])
+    check_eq(r.returncode, 0, 'prepare-qemu.sh (%s)' % r.stderr)
+    check_eq(r.stdout.strip(), QEMU_TREE, 'prepared tree')
+    check_eq(r.stderr, '', 'nothing fetched or configured the second time')
+
+
+@tap.test('/build/option/qemu-build-dir')
+def test_build_dir_option():
+    tmp = os.path.join(work, 'other-build')
+    r = run([MESON, 'setup', tmp, SRC, '-Dqemu_build_dir=' + QEMU_TREE])
+    check_eq(r.returncode, 0, 'setup with -Dqemu_build_dir (%s)' %
+             r.stdout[-2000:])
+    check(QEMU_TREE in r.stdout, 'summary names the given tree')
+    r = run([MESON, 'setup', tmp + '2', SRC,
+             '-Dqemu_build_dir=' + os.path.join(work, 'nonexistent')])
+    check(r.returncode != 0, 'setup with a missing tree fails')
+    check('is not a configured QEMU build tree' in r.stdout,
+          'and says why: %s' % r.stdout[-500:])
+
+
 def installed(pattern):
     found = glob.glob(os.path.join(destdir, pattern.lstrip('/')),
                       recursive=True)
