@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * User-mode backdoor helper: preloaded into a stock, dynamically linked
+ * qemu-<arch>, it provides the register map of docs/specs/backdoor.rst
+ * ("User mode") on a trapped control page and a pread() fast path.
+ */
+#ifndef BACKDOOR_USER_H
+#define BACKDOOR_USER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BACKDOOR_USER_CTRL_SIZE     0x10000
+#define BACKDOOR_USER_ID            0x42440100u
+#define BACKDOOR_USER_FEATURES      0x1u
+
+#define BACKDOOR_REG_ID             0x00
+#define BACKDOOR_REG_FEATURES       0x04
+#define BACKDOOR_REG_DATA_SIZE      0x08
+#define BACKDOOR_REG_CMD            0x10
+#define BACKDOOR_REG_RESULT         0x18
+#define BACKDOOR_REG_CALL_OFFSET    0x20
+#define BACKDOOR_REG_CALL           0x28
+
+/* True once the helper is set up inside a qemu-<arch> process. */
+extern bool backdoor_user_active;
+extern bool backdoor_user_big_endian;
+
+/* Register accesses; @size is the access width, values are guest values. */
+uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size);
+void backdoor_user_reg_write(uint64_t offset, unsigned size, uint64_t value);
+
+/* Run one call for the calling thread; the result is its RESULT. */
+uint64_t backdoor_user_call(uint64_t cmd);
+
+bool backdoor_user_is_ctrl_fd(int fd);
+bool backdoor_user_is_ctrl_file(dev_t dev, ino_t ino);
+
+/* Remove the channel files, unload the callbacks; runs once. */
+void backdoor_user_cleanup(void);
+
+/* Guest mappings of the control file (interpose.c). */
+bool backdoor_user_lookup(uintptr_t addr, uint64_t *offset, int *prot);
+
+/* Put the helper's SIGSEGV handler in front of QEMU's (interpose.c). */
+void backdoor_user_fault_init(void);
+
+/* Emulate the faulting access at control @offset; false: not ours. */
+bool backdoor_user_emulate(siginfo_t *info, void *uc, uint64_t offset,
+                           int prot);
+
+#endif /* BACKDOOR_USER_H */

@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * User-mode backdoor helper: set-up in the preload constructor, the
+ * channel files, the register map and the calls.
+ */
+#define _GNU_SOURCE
+#include "backdoor-user.h"
+#include "loader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROG "qemu-backdoor"
+
+bool backdoor_user_active;
+bool backdoor_user_big_endian;
+
+static struct {
+    BackdoorCallbacks *cb;
+    void *data;
+    uint64_t data_size;
+    char *base;
+    char *ctrl_path;
+    char *data_path;
+    char *tmpdir;           /* made for a default base; removed at exit */
+    dev_t ctrl_dev;
+    ino_t ctrl_ino;
+    uint64_t call_offset;
+    uint64_t guest_errors;
+    int cleaned;
+    /* QEMU's own symbols, looked up so that no QEMU header is needed */
+    void *(*qemu_get_cpu)(int index);
+    intptr_t thread_cpu_offset;
+    bool have_thread_cpu;
+} bd;
+
+/* RESULT is per guest thread: each thread reads the result of its call. */
+static __thread uint64_t thread_result;
+static __thread int thread_vcpu = -2;
+static int next_thread_index;
+
+/*
+ * QEMU's cpu_index of the calling thread's CPU: thread_cpu is a TLS
+ * variable of the executable (static TLS: same offset from the thread
+ * pointer in every thread), and qemu_get_cpu() maps an index back to a
+ * CPUState, so no QEMU struct layout is needed.
+ */
+static int backdoor_user_vcpu_index(void)
+{
+    if (thread_vcpu != -2) {
+        return thread_vcpu;
+    }
+    if (bd.have_thread_cpu && bd.qemu_get_cpu) {
+        void *cpu = *(void **)((char *)__builtin_thread_pointer() +
+                               bd.thread_cpu_offset);
+        for (int i = 0; cpu && i < 65536; i++) {
+            if (bd.qemu_get_cpu(i) == cpu) {
+                thread_vcpu = i;
+                return i;
+            }
+        }
+    }
+    /* Without QEMU's symbols: an index per thread, in order of first call */
+    thread_vcpu = __atomic_fetch_add(&next_thread_index, 1, __ATOMIC_RELAXED);
+    return thread_vcpu;
+}
+
+uint64_t backdoor_user_call(uint64_t cmd)
+{
+    qemu_backdoor_call call = {
+        .cmd = cmd,
+        .data = bd.data,
+        .data_size = bd.data_size,
+        .guest_big_endian = backdoor_user_big_endian,
+        .vcpu_index = backdoor_user_vcpu_index(),
+        .mode = QEMU_BACKDOOR_MODE_USER,
+    };
+
+    thread_result = backdoor_callbacks_call(bd.cb, &call);
+    return thread_result;
+}
+
+static uint64_t guest_error(void)
+{
+    __atomic_add_fetch(&bd.guest_errors, 1, __ATOMIC_RELAXED);
+    return UINT64_MAX;
+}
+
+uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
+{
+    uint64_t v, mask = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+
+    if (size != 4 && size != 8) {
+        return guest_error() & mask;
+    }
+    switch (offset) {
+    case BACKDOOR_REG_ID:
+        v = size == 4 ? BACKDOOR_USER_ID : guest_error();
+        break;
+    case BACKDOOR_REG_FEATURES:
+        v = size == 4 ? BACKDOOR_USER_FEATURES : guest_error();
+        break;
+    case BACKDOOR_REG_DATA_SIZE:
+        v = bd.data_size;
+        break;
+    case BACKDOOR_REG_RESULT:
+        v = thread_result;
+        break;
+    case BACKDOOR_REG_CALL_OFFSET:
+        v = __atomic_load_n(&bd.call_offset, __ATOMIC_RELAXED);
+        break;
+    case BACKDOOR_REG_CALL: {
+        uint64_t off = __atomic_load_n(&bd.call_offset, __ATOMIC_RELAXED);
+
+        v = backdoor_user_call(qemu_backdoor_ld64(backdoor_user_big_endian,
+                                                  (char *)bd.data + off));
+        break;
+    }
+    default:
+        v = guest_error();
+    }
+    return v & mask;
+}
+
+void backdoor_user_reg_write(uint64_t offset, unsigned size, uint64_t value)
+{
+    if (size != 4 && size != 8) {
+        guest_error();
+        return;
+    }
+    if (size == 4) {
+        value = (uint32_t)value;
+    }
+    switch (offset) {
+    case BACKDOOR_REG_CMD:
+        backdoor_user_call(value);
+        break;
+    case BACKDOOR_REG_CALL_OFFSET:
+        if (value % 8 || value > bd.data_size - 8) {
+            guest_error();
+            break;
+        }
+        __atomic_store_n(&bd.call_offset, value, __ATOMIC_RELAXED);
+        break;
+    default:
+        guest_error();
+    }
+}
+
+bool backdoor_user_is_ctrl_file(dev_t dev, ino_t ino)
+{
+    return bd.ctrl_path && dev == bd.ctrl_dev && ino == bd.ctrl_ino;
+}
+
+bool backdoor_user_is_ctrl_fd(int fd)
+{
+    struct stat st;
+
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+           backdoor_user_is_ctrl_file(st.st_dev, st.st_ino);
+}
+
+void backdoor_user_cleanup(void)
+{
+    if (!backdoor_user_active ||
+        __atomic_exchange_n(&bd.cleaned, 1, __ATOMIC_SEQ_CST)) {
+        return;
+    }
+    unlink(bd.ctrl_path);
+    unlink(bd.data_path);
+    if (bd.tmpdir) {
+        rmdir(bd.tmpdir);
+    }
+    backdoor_callbacks_unload(bd.cb);
+    /* QEMU leaves with exit_group(): flush what the callbacks printed */
+    fflush(NULL);
+}
+
+static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs(PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (bd.ctrl_path) {
+        unlink(bd.ctrl_path);
+        unlink(bd.data_path);
+    }
+    if (bd.tmpdir) {
+        rmdir(bd.tmpdir);
+    }
+    _exit(1);
+}
+
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    uint64_t v;
+
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || end == s) {
+        return 0;
+    }
+    switch (*end) {
+    case 'k': case 'K':
+        v <<= 10, end++;
+        break;
+    case 'm': case 'M':
+        v <<= 20, end++;
+        break;
+    case 'g': case 'G':
+        v <<= 30, end++;
+        break;
+    }
+    return *end ? 0 : v;
+}
+
+/* Is this process a user-mode QEMU? Wrappers (env, timeout) are not. */
+static bool in_qemu_user(const char **exe_name)
+{
+    static char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    const char *name;
+
+    if (n <= 0) {
+        return false;
+    }
+    exe[n] = '\0';
+    name = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    *exe_name = name;
+    return !strncmp(name, "qemu-", 5) && strncmp(name, "qemu-system-", 12) &&
+           dlsym(RTLD_DEFAULT, "guest_base") &&
+           dlsym(RTLD_DEFAULT, "target_words_bigendian");
+}
+
+/* Drop our own entry from LD_PRELOAD so the guest does not see it. */
+static void hide_preload(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    Dl_info info;
+    GString *keep;
+    char **parts;
+
+    if (!pre || !dladdr((void *)hide_preload, &info) || !info.dli_fname) {
+        return;
+    }
+    keep = g_string_new(NULL);
+    parts = g_strsplit_set(pre, ": ", -1);
+    for (char **p = parts; *p; p++) {
+        char *real = realpath(*p, NULL);
+        char *self = realpath(info.dli_fname, NULL);
+        bool ours = **p == '\0' ||
+                    (real && self && !strcmp(real, self));
+
+        free(real);
+        free(self);
+        if (!ours) {
+            g_string_append_printf(keep, "%s%s", keep->len ? ":" : "", *p);
+        }
+    }
+    if (keep->len) {
+        setenv("LD_PRELOAD", keep->str, 1);
+    } else {
+        unsetenv("LD_PRELOAD");
+    }
+    g_strfreev(parts);
+    g_string_free(keep, TRUE);
+}
+
+static void make_files(const char *base)
+{
+    uint8_t id[4];
+    struct stat st;
+    int fd;
+
+    if (base && *base) {
+        bd.base = g_strdup(base);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        char *templ = g_strdup_printf("%s/qemu-backdoor.XXXXXX",
+                                      tmp && *tmp ? tmp : "/tmp");
+
+        if (!mkdtemp(templ)) {
+            die("cannot create a directory %s: %s", templ, strerror(errno));
+        }
+        bd.tmpdir = templ;
+        bd.base = g_strdup_printf("%s/backdoor", templ);
+    }
+    bd.ctrl_path = g_strdup_printf("%s.ctrl", bd.base);
+    bd.data_path = g_strdup_printf("%s.data", bd.base);
+
+    fd = open(bd.ctrl_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        die("cannot create %s: %s", bd.ctrl_path, strerror(errno));
+    }
+    qemu_backdoor_st32(backdoor_user_big_endian, id, BACKDOOR_USER_ID);
+    if (pwrite(fd, id, sizeof(id), 0) != sizeof(id) ||
+        ftruncate(fd, BACKDOOR_USER_CTRL_SIZE) || fstat(fd, &st)) {
+        die("cannot write %s: %s", bd.ctrl_path, strerror(errno));
+    }
+    bd.ctrl_dev = st.st_dev;
+    bd.ctrl_ino = st.st_ino;
+    close(fd);
+
+    fd = open(bd.data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, bd.data_size)) {
+        die("cannot create %s: %s", bd.data_path, strerror(errno));
+    }
+    bd.data = mmap(NULL, bd.data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   fd, 0);
+    if (bd.data == MAP_FAILED) {
+        die("cannot map %s: %s", bd.data_path, strerror(errno));
+    }
+    close(fd);
+}
+
+static void backdoor_user_atexit(void)
+{
+    backdoor_user_cleanup();
+}
+
+static void resolve_qemu_symbols(void)
+{
+    bool (*bigendian)(void) = dlsym(RTLD_DEFAULT, "target_words_bigendian");
+    void *tc = dlsym(RTLD_DEFAULT, "thread_cpu");
+
+    backdoor_user_big_endian = bigendian();
+    bd.qemu_get_cpu = dlsym(RTLD_DEFAULT, "qemu_get_cpu");
+    if (tc) {
+        bd.thread_cpu_offset = (char *)tc -
+                               (char *)__builtin_thread_pointer();
+        bd.have_thread_cpu = true;
+    }
+}
+
+__attribute__((constructor))
+static void backdoor_user_init(void)
+{
+    const char *exe, *lib, *size;
+    qemu_backdoor_info info = { .mode = QEMU_BACKDOOR_MODE_USER };
+    g_autoptr(GError) err = NULL;
+
+    if (!in_qemu_user(&exe)) {
+        return;
+    }
+    resolve_qemu_symbols();
+    backdoor_user_fault_init();
+
+    if (getenv("QEMU_BACKDOOR_CHECK")) {
+        /* The launcher's sanity check: we are loaded and can work here */
+        printf(PROG ": user-mode helper ok in %s (%s-endian guest)\n", exe,
+               backdoor_user_big_endian ? "big" : "little");
+        fflush(stdout);
+        _exit(0);
+    }
+
+    lib = getenv("QEMU_BACKDOOR_LIB");
+    if (!lib || !*lib) {
+        die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
+            "library (see docs/user-mode.md)");
+    }
+    bd.data_size = 1 << 20;
+    size = getenv("QEMU_BACKDOOR_DATA_SIZE");
+    if (size && *size) {
+        bd.data_size = parse_size(size);
+        if (bd.data_size < 4096 || bd.data_size > (1ull << 30) ||
+            (bd.data_size & (bd.data_size - 1))) {
+            die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
+                "4K to 1G", size);
+        }
+    }
+    bd.call_offset = bd.data_size - 8;
+    make_files(getenv("QEMU_BACKDOOR_PATH"));
+
+    info.args = getenv("QEMU_BACKDOOR_ARGS");
+    info.id = bd.base;
+    info.data = bd.data;
+    info.data_size = bd.data_size;
+    info.guest_big_endian = backdoor_user_big_endian;
+    bd.cb = backdoor_callbacks_load(lib, &info, &err);
+    if (!bd.cb) {
+        die("%s", err->message);
+    }
+    backdoor_user_active = true;
+    atexit(backdoor_user_atexit);
+
+    hide_preload();
+    unsetenv("QEMU_BACKDOOR_LIB");
+    unsetenv("QEMU_BACKDOOR_ARGS");
+    unsetenv("QEMU_BACKDOOR_DATA_SIZE");
+    setenv("QEMU_BACKDOOR_PATH", bd.base, 1);
+}
