@@ -47,6 +47,14 @@ bool backdoor_user_lookup(uintptr_t addr, uint64_t *offset, int *prot);
 /* Put the helper's SIGSEGV handler in front of QEMU's (interpose.c). */
 void backdoor_user_fault_init(void);
 
+/* The out-of-line fallback's return fault (fault.c); false: not ours. */
+bool backdoor_user_out_of_line_done(siginfo_t *info, void *uc);
+
+/* mmap and mprotect without the helper's tracking. */
+void *backdoor_real_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                         off_t offset);
+int backdoor_real_mprotect(void *addr, size_t len, int prot);
+
 /* Emulate the faulting access at control @offset; false: not ours. */
 bool backdoor_user_emulate(siginfo_t *info, void *uc, uint64_t offset,
                            int prot);

@@ -11,6 +11,8 @@
 #define _GNU_SOURCE
 #include "backdoor-user.h"
 
+#include "qemu-backdoor-callbacks.h"
+
 #include <capstone/capstone.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -261,6 +263,216 @@ static bool address_matches(ucontext_t *uc, const Access *a, uintptr_t addr)
     return ea == addr;
 }
 
+/*
+ * Fallback for any other instruction with one memory operand (atomics in
+ * QEMU's helpers, say): run it out of line on a per-thread scratch page
+ * that holds what the register read returns, by moving its base (or
+ * index) register by the distance to the scratch page, then jump through
+ * a per-thread guard page to fault once more and write the result back.
+ * Nothing is shared between threads, so no other thread can see an open
+ * control page. Costs two signals.
+ */
+typedef struct OutOfLine {
+    uint8_t *page;          /* trampoline; guard after it; scratch after */
+    bool busy;
+    uintptr_t pc;
+    uint8_t len;
+    uint64_t offset;
+    unsigned size;
+    bool write;
+    bool write_if_changed;
+    uint8_t before[64];
+    int greg;
+    uintptr_t delta;
+} OutOfLine;
+
+static __thread OutOfLine ool;
+
+#define OOL_GUARD(p) ((p) + 4096)
+#define OOL_SCRATCH(p) ((p) + 8192)
+
+static x86_reg parent64(x86_reg reg)
+{
+    const HostReg *r = host_reg(reg);
+
+    for (size_t i = 0; r && i < sizeof(host_regs) / sizeof(host_regs[0]);
+         i++) {
+        if (host_regs[i].greg == r->greg && host_regs[i].size == 8) {
+            return host_regs[i].reg;
+        }
+    }
+    return X86_REG_INVALID;
+}
+
+static bool uses_reg(const cs_insn *insn, x86_reg reg)
+{
+    const cs_detail *d = insn->detail;
+    const cs_x86 *x = &d->x86;
+
+    for (int i = 0; i < d->regs_read_count; i++) {
+        if (parent64(d->regs_read[i]) == reg) {
+            return true;
+        }
+    }
+    for (int i = 0; i < d->regs_write_count; i++) {
+        if (parent64(d->regs_write[i]) == reg) {
+            return true;
+        }
+    }
+    for (int i = 0; i < x->op_count; i++) {
+        if (x->operands[i].type == X86_OP_REG &&
+            parent64(x->operands[i].reg) == reg) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool out_of_line(ucontext_t *uc, uintptr_t pc, uintptr_t addr,
+                        uint64_t offset, int prot)
+{
+    uint8_t bytes[16];
+    const uint8_t *code = bytes;
+    size_t n = read_insn(pc, bytes);
+    uint64_t ip = pc;
+    const cs_x86_op *mem = NULL;
+    const HostReg *r;
+    uint8_t *scratch;
+    unsigned scale = 1;
+    int access;
+
+    if (!thread_cs || ool.busy ||
+        !cs_disasm_iter(thread_cs, &code, &n, &ip, thread_insn)) {
+        return false;
+    }
+    for (int i = 0; i < thread_insn->detail->x86.op_count; i++) {
+        const cs_x86_op *op = &thread_insn->detail->x86.operands[i];
+
+        if (op->type == X86_OP_MEM) {
+            if (mem) {
+                return false;
+            }
+            mem = op;
+        }
+    }
+    if (!mem || mem->size == 0 || mem->size > 64 ||
+        (offset & 4095) + mem->size > 4096 ||
+        !(mem->access & (CS_AC_READ | CS_AC_WRITE)) ||
+        cs_insn_group(thread_cs, thread_insn, CS_GRP_JUMP) ||
+        cs_insn_group(thread_cs, thread_insn, CS_GRP_CALL) ||
+        cs_insn_group(thread_cs, thread_insn, CS_GRP_RET) ||
+        cs_insn_group(thread_cs, thread_insn, CS_GRP_INT) ||
+        mem->mem.base == X86_REG_RIP) {
+        return false;
+    }
+    access = mem->access;
+    switch (thread_insn->id) {
+    case X86_INS_CMPXCHG:
+    case X86_INS_CMPXCHG8B:
+    case X86_INS_CMPXCHG16B:
+        /* capstone 4 says read only; it writes when the compare succeeds */
+        access |= CS_AC_READ | CS_AC_WRITE;
+        ool.write_if_changed = true;
+        break;
+    default:
+        ool.write_if_changed = false;
+    }
+    if (((access & CS_AC_READ) && !(prot & PROT_READ)) ||
+        ((access & CS_AC_WRITE) && !(prot & PROT_WRITE))) {
+        return false;
+    }
+    r = host_reg(mem->mem.base);
+    if (!r || r->size != 8 || r->greg == REG_RSP) {
+        r = host_reg(mem->mem.index);
+        scale = mem->mem.scale;
+        if (!r || r->size != 8 || r->greg == REG_RSP || scale == 0) {
+            return false;
+        }
+    }
+    if (uses_reg(thread_insn, r->reg)) {
+        return false;
+    }
+    if (!ool.page) {
+        ool.page = backdoor_real_mmap(NULL, 3 * 4096,
+                                      PROT_READ | PROT_WRITE | PROT_EXEC,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (ool.page == MAP_FAILED) {
+            ool.page = NULL;
+            return false;
+        }
+        backdoor_real_mprotect(OOL_GUARD(ool.page), 4096, PROT_NONE);
+    }
+    scratch = OOL_SCRATCH(ool.page) + (addr & 4095);
+    if (access & CS_AC_READ) {
+        if (mem->size == 4 || mem->size == 8) {
+            uint64_t v = backdoor_user_reg_read(offset, mem->size);
+
+            if (mem->size == 4) {
+                qemu_backdoor_st32(backdoor_user_big_endian, scratch, v);
+            } else {
+                qemu_backdoor_st64(backdoor_user_big_endian, scratch, v);
+            }
+        } else {
+            backdoor_user_reg_read(offset, mem->size);
+            memset(scratch, 0xff, mem->size);
+        }
+    } else {
+        memset(scratch, 0, mem->size);
+    }
+
+    memcpy(ool.before, scratch, mem->size);
+
+    /* The instruction, then jmp *guard: a fault that brings us back */
+    memcpy(ool.page, bytes, thread_insn->size);
+    ool.page[thread_insn->size] = 0xff;
+    ool.page[thread_insn->size + 1] = 0x25;
+    {
+        int32_t disp = 4096 - (thread_insn->size + 6);
+
+        memcpy(ool.page + thread_insn->size + 2, &disp, 4);
+    }
+    ool.busy = true;
+    ool.pc = pc;
+    ool.len = thread_insn->size;
+    ool.offset = offset;
+    ool.size = mem->size;
+    ool.write = access & CS_AC_WRITE;
+    ool.greg = r->greg;
+    ool.delta = ((uintptr_t)scratch - addr) / scale;
+    uc->uc_mcontext.gregs[r->greg] += ool.delta;
+    uc->uc_mcontext.gregs[REG_RIP] = (uintptr_t)ool.page;
+    return true;
+}
+
+/* Back from the out-of-line instruction: write back, continue after it. */
+bool backdoor_user_out_of_line_done(siginfo_t *info, void *ctx)
+{
+    ucontext_t *uc = ctx;
+    uint8_t *scratch;
+
+    if (!ool.busy || info->si_code <= 0 || !ool.page ||
+        (uint8_t *)info->si_addr != OOL_GUARD(ool.page)) {
+        return false;
+    }
+    uc->uc_mcontext.gregs[ool.greg] -= ool.delta;
+    uc->uc_mcontext.gregs[REG_RIP] = ool.pc + ool.len;
+    ool.busy = false;
+    scratch = OOL_SCRATCH(ool.page) + (ool.offset & 4095);
+    if (ool.write &&
+        !(ool.write_if_changed && !memcmp(ool.before, scratch, ool.size))) {
+        if (ool.size == 4) {
+            backdoor_user_reg_write(ool.offset, 4,
+                qemu_backdoor_ld32(backdoor_user_big_endian, scratch));
+        } else if (ool.size == 8) {
+            backdoor_user_reg_write(ool.offset, 8,
+                qemu_backdoor_ld64(backdoor_user_big_endian, scratch));
+        } else {
+            backdoor_user_reg_write(ool.offset, ool.size, 0);
+        }
+    }
+    return true;
+}
+
 bool backdoor_user_emulate(siginfo_t *info, void *ctx, uint64_t offset,
                            int prot)
 {
@@ -271,7 +483,7 @@ bool backdoor_user_emulate(siginfo_t *info, void *ctx, uint64_t offset,
     uint64_t v;
 
     if (!a || !address_matches(uc, a, (uintptr_t)info->si_addr)) {
-        return false;
+        return out_of_line(uc, pc, (uintptr_t)info->si_addr, offset, prot);
     }
     /* What the guest mapping does not allow faults as it would without us */
     if (!(prot & (a->store ? PROT_WRITE : PROT_READ))) {

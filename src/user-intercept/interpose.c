@@ -128,6 +128,17 @@ static bool region_overlaps(uintptr_t start, uintptr_t end)
     return false;
 }
 
+void *backdoor_real_mmap(void *addr, size_t len, int prot, int flags, int fd,
+                         off_t offset)
+{
+    return REAL(mmap64)(addr, len, prot, flags, fd, offset);
+}
+
+int backdoor_real_mprotect(void *addr, size_t len, int prot)
+{
+    return REAL(mprotect)(addr, len, prot);
+}
+
 static bool is_ctrl_mapping(int flags, int fd)
 {
     return backdoor_user_active && !(flags & MAP_ANONYMOUS) && fd >= 0 &&
@@ -368,8 +379,9 @@ static void backdoor_user_sigsegv(int sig, siginfo_t *info, void *uc)
     int prot;
 
     if (info->si_code > 0 &&
-        backdoor_user_lookup((uintptr_t)info->si_addr, &offset, &prot) &&
-        backdoor_user_emulate(info, uc, offset, prot)) {
+        ((backdoor_user_lookup((uintptr_t)info->si_addr, &offset, &prot) &&
+          backdoor_user_emulate(info, uc, offset, prot)) ||
+         backdoor_user_out_of_line_done(info, uc))) {
         return;
     }
 

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -425,6 +426,34 @@ static void case_signals_during_calls(void)
     CHECK(data[2] == 2 * i, "%" PRIu64 " calls for %u", data[2], 2 * i);
 }
 
+/*
+ * Atomic read-modify-write on a register: not a plain load or store, so
+ * the helper's out-of-line fallback runs it.
+ */
+static void case_atomics(void)
+{
+    volatile uint64_t *off = reg64(REG_CALL_OFFSET);
+    uint64_t old, expect = 64;
+
+    *off = 64;
+    old = __atomic_fetch_add(off, 8, __ATOMIC_SEQ_CST);
+    CHECK(old == 64, "fetch_add old %" PRIu64, old);
+    CHECK(*off == 72, "fetch_add new %" PRIu64, *off);
+    CHECK(__atomic_compare_exchange_n(off, &expect, 128, false,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) == 0
+          && expect == 72, "failed cmpxchg saw %" PRIu64, expect);
+    CHECK(__atomic_compare_exchange_n(off, &expect, 128, false,
+                                      __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST),
+          "cmpxchg");
+    CHECK(*off == 128, "after cmpxchg %" PRIu64, *off);
+    data[0] = 1;
+    old = __atomic_exchange_n(reg64(REG_CMD), 0x40, __ATOMIC_SEQ_CST);
+    CHECK(old == UINT64_MAX, "xchg on CMD read %" PRIx64, old);
+    CHECK(*reg64(REG_RESULT) == 0x40 * 3 + 1, "xchg on CMD called: %"
+          PRIx64, *reg64(REG_RESULT));
+    CHECK(raw_call(2) == 7, "plain call after");
+}
+
 /* The helper follows the mapping through munmap, MAP_FIXED, mremap. */
 static void case_mappings(void)
 {
@@ -544,6 +573,8 @@ int main(int argc, char **argv)
         case_smc();
     } else if (!strcmp(c, "signals")) {
         case_signals_during_calls();
+    } else if (!strcmp(c, "atomics")) {
+        case_atomics();
     } else if (!strcmp(c, "mappings")) {
         case_mappings();
     } else if (!strcmp(c, "bench")) {
