@@ -551,6 +551,15 @@ int main(int argc, char **argv)
         printf("guest ran\n");
         return 0;
     }
+    if (!strcmp(c, "env")) {
+        const char *names[] = { "LD_PRELOAD", "QEMU_BACKDOOR_LIB",
+                                "QEMU_BACKDOOR_ARGS", "QEMU_BACKDOOR_PATH" };
+
+        for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            printf("%s=%s\n", names[i], getenv(names[i]) ?: "(unset)");
+        }
+        return 0;
+    }
     if (!strcmp(c, "die") && argc > 2) {
         /* Also run without the helper, to compare */
         if (getenv("QEMU_BACKDOOR_PATH")) {
