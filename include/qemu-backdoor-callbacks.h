@@ -95,8 +95,10 @@ typedef struct qemu_backdoor_info {
  * @data: host pointer to the data channel (same as qemu_backdoor_info.data)
  * @data_size: size of the data channel in bytes
  * @guest_big_endian: byte order of the guest (see the access helpers below)
- * @vcpu_index: index of the calling vCPU in system mode, of the calling
- *              guest thread's CPU in user mode; -1 when the access did not
+ * @vcpu_index: index of the calling vCPU in system mode; in user mode,
+ *              QEMU's cpu_index of the calling guest thread's CPU (0 for
+ *              the main thread, stable for the thread's life; numbers of
+ *              exited threads may be reused); -1 when the access did not
  *              come from a vCPU (qtest, DMA)
  * @mode: system or user mode
  * @opaque: the library's own pointer, as set by its init

@@ -375,13 +375,26 @@ static bool fault_handler_installed;
 static void backdoor_user_sigsegv(int sig, siginfo_t *info, void *uc)
 {
     struct sigaction next = chained;
+    siginfo_t maperr;
     uint64_t offset;
     int prot;
 
     if (info->si_code > 0 &&
-        ((backdoor_user_lookup((uintptr_t)info->si_addr, &offset, &prot) &&
-          backdoor_user_emulate(info, uc, offset, prot)) ||
-         backdoor_user_out_of_line_done(info, uc))) {
+        backdoor_user_lookup((uintptr_t)info->si_addr, &offset, &prot)) {
+        if (backdoor_user_emulate(info, uc, offset, prot)) {
+            return;
+        }
+        if (prot & PROT_WRITE) {
+            /*
+             * An access we cannot run to a page QEMU believes writable:
+             * QEMU would take it for a write to a page of translated code
+             * and retry forever. Make it an ordinary guest SIGSEGV.
+             */
+            maperr = *info;
+            maperr.si_code = SEGV_MAPERR;
+            info = &maperr;
+        }
+    } else if (info->si_code > 0 && backdoor_user_out_of_line_done(info, uc)) {
         return;
     }
 

@@ -184,8 +184,6 @@ class Arch:
     def test_bench(self):
         p = self.launch('bench', log=False)
         tap(p.returncode == 0, self.name('cost'), describe(p))
-        for line in p.stdout.splitlines():
-            print(f'# {self.arch}: {line}')
 
     def test_seed(self, seed_guest):
         name = self.name('seed-example')
