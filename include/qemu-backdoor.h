@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qemu-backdoor guest library: call host callbacks from a guest program.
+ *
+ * The 2011 seed's API, unchanged:
+ *
+ *   if (qemu_backdoor_init("/tmp/backdoor") != 0) { ...errno... }
+ *   uint32_t *data = qemu_backdoor_data();
+ *   *data = 0xcafe;
+ *   uint64_t result = qemu_backdoor(0xbabe);
+ *
+ * works in a VM (the backdoor PCI device, found through sysfs) and under
+ * qemu-<arch> with the user-mode helper (the channel files BASE.ctrl and
+ * BASE.data), with the same binary. See docs/guest.md.
+ *
+ * Beyond the seed, a handle API reaches several channels in one program:
+ *
+ *   qemu_backdoor_channel *ch = qemu_backdoor_open("pci:0000:00:04.0");
+ *   uint64_t r = qemu_backdoor_channel_call(ch, cmd);
+ *   qemu_backdoor_close(ch);
+ *
+ * Errors: functions that can fail return -1 (or NULL) and set errno; the
+ * calling thread's qemu_backdoor_error() then says in one line what is
+ * missing (no device, not root, no helper, wrong version).
+ *
+ * Threads: every function may be called from any thread. A call holds the
+ * channel's lock while it uses the call word, so concurrent calls each get
+ * their own result. The data channel is shared by all threads (and by all
+ * processes using the same device): a thread that passes data through it
+ * holds qemu_backdoor_channel_lock() from writing the data to reading what
+ * the host left there. Opening and closing a channel must not race with
+ * calls on it; qemu_backdoor_init() replaces the channel that the seed
+ * functions use, so call it before starting threads that use them.
+ * Separate processes calling one device at once must serialize themselves.
+ *
+ * Library changelog:
+ *   0.1  First version: the seed API, channels, errors, version query.
+ */
+#ifndef QEMU_BACKDOOR_H
+#define QEMU_BACKDOOR_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QEMU_BACKDOOR_GUEST_VERSION_MAJOR 0
+#define QEMU_BACKDOOR_GUEST_VERSION_MINOR 1
+#define QEMU_BACKDOOR_GUEST_VERSION_MICRO 0
+
+/* True when this header is at least version major.minor.micro. */
+#define QEMU_BACKDOOR_GUEST_CHECK_VERSION(major, minor, micro)              \
+    (QEMU_BACKDOOR_GUEST_VERSION_MAJOR > (major) ||                         \
+     (QEMU_BACKDOOR_GUEST_VERSION_MAJOR == (major) &&                       \
+      QEMU_BACKDOOR_GUEST_VERSION_MINOR > (minor)) ||                       \
+     (QEMU_BACKDOOR_GUEST_VERSION_MAJOR == (major) &&                       \
+      QEMU_BACKDOOR_GUEST_VERSION_MINOR == (minor) &&                       \
+      QEMU_BACKDOOR_GUEST_VERSION_MICRO >= (micro)))
+
+/* The register map version this library speaks (docs/specs/backdoor.rst). */
+#define QEMU_BACKDOOR_REGS_MAJOR 1
+
+/* PCI identity of the backdoor device. */
+#define QEMU_BACKDOOR_PCI_VENDOR 0x1234
+#define QEMU_BACKDOOR_PCI_DEVICE 0xbd01
+
+/* The environment variable naming the user-mode channel's base path. */
+#define QEMU_BACKDOOR_PATH_ENV "QEMU_BACKDOOR_PATH"
+
+/* The environment variable that replaces /sys/bus/pci/devices (tests). */
+#define QEMU_BACKDOOR_SYSFS_ENV "QEMU_BACKDOOR_SYSFS"
+
+/**
+ * qemu_backdoor_init() - open the channel the seed functions use
+ * @base: base path of a user-mode channel (BASE.ctrl, BASE.data), or NULL
+ *
+ * With @base: the user-mode channel at @base; if there is none, the one
+ * named by $QEMU_BACKDOOR_PATH; if there is none either, the first
+ * backdoor PCI device. So the seed's qemu_backdoor_init("/tmp/backdoor")
+ * works in a VM, where /tmp/backdoor is no channel.
+ * With NULL: the channel named by $QEMU_BACKDOOR_PATH when it is one, else
+ * the first backdoor PCI device.
+ *
+ * A second successful init replaces (and closes) the first channel.
+ *
+ * Returns: 0, or -1 with errno set and qemu_backdoor_error() saying why.
+ */
+int qemu_backdoor_init(const char *base);
+
+/**
+ * qemu_backdoor_data() - the data channel of the qemu_backdoor_init() channel
+ *
+ * Returns: its start, shared with the host callbacks; NULL before a
+ * successful init. See qemu_backdoor_channel_data().
+ */
+void *qemu_backdoor_data(void);
+
+/**
+ * qemu_backdoor() - call the host on the qemu_backdoor_init() channel
+ * @cmd: the command handed to the host callback
+ *
+ * Returns: the callback's 64-bit result. Without a successful init: all
+ * ones, with errno set to ENODEV.
+ */
+uint64_t qemu_backdoor(uint64_t cmd);
+
+/**
+ * qemu_backdoor_error() - what the calling thread's last failure was
+ *
+ * Returns: a one-line message (no trailing newline) naming what is
+ * missing, "" when nothing failed yet. Valid until the thread's next call
+ * into the library.
+ */
+const char *qemu_backdoor_error(void);
+
+/**
+ * qemu_backdoor_version() - version of the library the program runs with
+ *
+ * Returns: "MAJOR.MINOR.MICRO"; compare with the QEMU_BACKDOOR_GUEST_VERSION
+ * macros of the header the program was built with.
+ */
+const char *qemu_backdoor_version(void);
+
+/* An open channel: one backdoor PCI device or one user-mode channel. */
+typedef struct qemu_backdoor_channel qemu_backdoor_channel;
+
+/**
+ * enum qemu_backdoor_guest_mode - how a channel reaches the host
+ * @QEMU_BACKDOOR_GUEST_SYSTEM: the backdoor PCI device (qemu-system-*)
+ * @QEMU_BACKDOOR_GUEST_USER: user-mode channel files (qemu-<arch>)
+ */
+typedef enum qemu_backdoor_guest_mode {
+    QEMU_BACKDOOR_GUEST_SYSTEM = 1,
+    QEMU_BACKDOOR_GUEST_USER = 2,
+} qemu_backdoor_guest_mode;
+
+/**
+ * qemu_backdoor_open() - open a channel
+ * @spec: which one:
+ *        NULL or ""         as qemu_backdoor_init(NULL)
+ *        "pci"              the first backdoor PCI device (lowest address)
+ *        "pci:BDF", "BDF"   the device at PCI address BDF, as in sysfs
+ *                           ("0000:00:04.0"; the domain may be left out)
+ *        "path:BASE"        the user-mode channel at BASE
+ *        a string with '/'  the user-mode channel at that base path
+ *
+ * System mode maps the device's sysfs resource0 (control) and resource2
+ * (data), which needs root.
+ *
+ * Returns: the channel, or NULL with errno set and qemu_backdoor_error()
+ * saying why.
+ */
+qemu_backdoor_channel *qemu_backdoor_open(const char *spec);
+
+/**
+ * qemu_backdoor_close() - close a channel and unmap its data channel
+ * @ch: the channel, or NULL (does nothing)
+ */
+void qemu_backdoor_close(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_call() - call the host
+ * @ch: the channel
+ * @cmd: the command handed to the host callback
+ *
+ * Costs one exit to the host (an MMIO read in system mode, a pread() in
+ * user mode). Takes the channel's lock (it may already be held by the
+ * calling thread).
+ *
+ * Returns: the callback's 64-bit result.
+ */
+uint64_t qemu_backdoor_channel_call(qemu_backdoor_channel *ch, uint64_t cmd);
+
+/**
+ * qemu_backdoor_channel_data() - the data channel
+ * @ch: the channel
+ *
+ * Returns: its start, shared with the host callbacks; valid until
+ * qemu_backdoor_close(). Values the host interprets are in the guest's
+ * byte order.
+ */
+void *qemu_backdoor_channel_data(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_data_size() - usable size of the data channel
+ * @ch: the channel
+ *
+ * Returns: the bytes from qemu_backdoor_channel_data() on that the program
+ * may use: the device's data size less the 8-byte call word at its end.
+ */
+uint64_t qemu_backdoor_channel_data_size(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_lock() - keep other threads off the channel
+ * @ch: the channel
+ *
+ * Held from writing data to reading the host's answer, it keeps other
+ * threads' calls (which take it too) out of the exchange. Recursive:
+ * qemu_backdoor_channel_call() may be called while holding it.
+ */
+void qemu_backdoor_channel_lock(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_unlock() - release qemu_backdoor_channel_lock()
+ * @ch: the channel
+ */
+void qemu_backdoor_channel_unlock(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_mode() - how the channel reaches the host
+ * @ch: the channel
+ */
+qemu_backdoor_guest_mode
+qemu_backdoor_channel_mode(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_name() - the channel's PCI address or base path
+ * @ch: the channel
+ *
+ * Returns: "0000:00:04.0" in system mode, the base path in user mode;
+ * valid until qemu_backdoor_close().
+ */
+const char *qemu_backdoor_channel_name(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_id() - the channel's identification register
+ * @ch: the channel
+ *
+ * Returns: 0x4244MMmm, MM.mm being the register map version of the device
+ * or helper (the library accepts major QEMU_BACKDOOR_REGS_MAJOR only).
+ */
+uint32_t qemu_backdoor_channel_id(qemu_backdoor_channel *ch);
+
+/**
+ * qemu_backdoor_channel_default() - the qemu_backdoor_init() channel
+ *
+ * Returns: the channel the seed functions use, NULL before a successful
+ * qemu_backdoor_init(). Do not close it.
+ */
+qemu_backdoor_channel *qemu_backdoor_channel_default(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEMU_BACKDOOR_H */

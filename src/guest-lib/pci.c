@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * System mode: the backdoor PCI device through sysfs. resource0 is the
+ * control BAR (little-endian registers), resource2 the data BAR (RAM).
+ */
+#define _GNU_SOURCE
+#include "guest-lib.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PCI_ADDR_LEN sizeof("0000:00:00.0")
+#define FILE_PATH_MAX (PATH_MAX + 32)     /* a device directory + name */
+
+static const char *sysfs_root(void)
+{
+    const char *root = getenv(QEMU_BACKDOOR_SYSFS_ENV);
+
+    return root && *root ? root : "/sys/bus/pci/devices";
+}
+
+static uint32_t reg_read32(qemu_backdoor_channel *ch, unsigned offset)
+{
+    return le32toh(*(volatile uint32_t *)((volatile char *)ch->ctrl +
+                                          offset));
+}
+
+static void reg_write32(qemu_backdoor_channel *ch, unsigned offset,
+                        uint32_t value)
+{
+    *(volatile uint32_t *)((volatile char *)ch->ctrl + offset) =
+        htole32(value);
+}
+
+/*
+ * 8-byte registers in one access where the guest has 8-byte loads; a
+ * 32-bit guest gets the low half (the register map has no high halves).
+ */
+static uint64_t reg_read64(qemu_backdoor_channel *ch, unsigned offset)
+{
+    if (sizeof(void *) >= 8) {
+        return le64toh(*(volatile uint64_t *)((volatile char *)ch->ctrl +
+                                              offset));
+    }
+    return reg_read32(ch, offset);
+}
+
+static int read_id_file(const char *dir, const char *name, unsigned *value)
+{
+    char path[FILE_PATH_MAX], buf[32];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    *value = strtoul(buf, NULL, 16);
+    return 0;
+}
+
+static int is_backdoor(const char *root, const char *addr, unsigned *vendor,
+                       unsigned *device)
+{
+    char dir[PATH_MAX];
+
+    snprintf(dir, sizeof(dir), "%s/%s", root, addr);
+    if (read_id_file(dir, "vendor", vendor) < 0 ||
+        read_id_file(dir, "device", device) < 0) {
+        return 0;
+    }
+    return *vendor == QEMU_BACKDOOR_PCI_VENDOR &&
+           *device == QEMU_BACKDOOR_PCI_DEVICE;
+}
+
+/* "00:04.0" -> "0000:00:04.0"; lower case. */
+static int normalize_addr(const char *in, char *out)
+{
+    const char *colon = strchr(in, ':');
+    size_t len;
+
+    if (!colon) {
+        return -1;
+    }
+    len = snprintf(out, PCI_ADDR_LEN, "%s%s",
+                   strchr(colon + 1, ':') ? "" : "0000:", in);
+    if (len != PCI_ADDR_LEN - 1) {
+        return -1;
+    }
+    for (char *p = out; *p; p++) {
+        *p = tolower((unsigned char)*p);
+    }
+    return 0;
+}
+
+/* Find the device at @want, or the one with the lowest address. */
+static int find_device(const char *want, char *addr)
+{
+    const char *root = sysfs_root();
+    unsigned vendor = 0, device = 0;
+    struct dirent *e;
+    DIR *dir;
+
+    if (want) {
+        if (normalize_addr(want, addr) < 0) {
+            return backdoor_error(EINVAL, "'%s' is not a PCI address "
+                                  "(like 0000:00:04.0)", want);
+        }
+        if (is_backdoor(root, addr, &vendor, &device)) {
+            return 0;
+        }
+        if (vendor == 0 && device == 0) {
+            return backdoor_error(ENODEV, "no PCI device %s in %s", addr,
+                                  root);
+        }
+        return backdoor_error(ENODEV, "PCI device %s is %04x:%04x, not the "
+                              "backdoor device (%04x:%04x)", addr, vendor,
+                              device, QEMU_BACKDOOR_PCI_VENDOR,
+                              QEMU_BACKDOOR_PCI_DEVICE);
+    }
+    dir = opendir(root);
+    if (!dir) {
+        return backdoor_error(errno == ENOENT ? ENODEV : errno,
+                              "no PCI devices in sysfs (%s: %s)", root,
+                              strerror(errno));
+    }
+    addr[0] = '\0';
+    while ((e = readdir(dir))) {
+        if (e->d_name[0] != '.' && strlen(e->d_name) < PCI_ADDR_LEN &&
+            is_backdoor(root, e->d_name, &vendor, &device) &&
+            (!addr[0] || strcmp(e->d_name, addr) < 0)) {
+            strcpy(addr, e->d_name);
+        }
+    }
+    closedir(dir);
+    if (!addr[0]) {
+        return backdoor_error(ENODEV, "no backdoor PCI device (%04x:%04x) "
+                              "in %s: is QEMU run with -device backdoor?",
+                              QEMU_BACKDOOR_PCI_VENDOR,
+                              QEMU_BACKDOOR_PCI_DEVICE, root);
+    }
+    return 0;
+}
+
+/* Map sysfs resource file @name of @dir; @size 0: the whole file. */
+static void *map_resource(const char *dir, const char *name, size_t *size)
+{
+    char path[FILE_PATH_MAX];
+    struct stat st;
+    void *p;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+    if (fd < 0) {
+        backdoor_error(errno, "cannot open %s: %s%s", path, strerror(errno),
+                       errno == EACCES || errno == EPERM ?
+                       " (mapping PCI resources needs root)" : "");
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0) {
+        backdoor_error(errno, "%s: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (*size == 0) {
+        *size = st.st_size;
+    } else if ((uint64_t)st.st_size < *size) {
+        backdoor_error(ENODEV, "%s has %jd bytes, the device says %zu", path,
+                       (intmax_t)st.st_size, *size);
+        close(fd);
+        return NULL;
+    }
+    p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        backdoor_error(errno, "cannot map %s: %s%s", path, strerror(errno),
+                       errno == EPERM ?
+                       " (kernel lockdown or not root?)" : "");
+        p = NULL;
+    }
+    close(fd);
+    return p;
+}
+
+/* Turn on memory decoding if no firmware did (sysfs "enable"). */
+static void enable_device(const char *dir)
+{
+    char path[FILE_PATH_MAX];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/enable", dir);
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (write(fd, "1", 1) < 0) {
+            /* the ID check below says what is wrong */
+        }
+        close(fd);
+    }
+}
+
+static void pci_close(qemu_backdoor_channel *ch)
+{
+    if (ch->data) {
+        munmap(ch->data, ch->data_size);
+    }
+    if (ch->ctrl) {
+        munmap((void *)ch->ctrl, ch->ctrl_size);
+    }
+}
+
+static int pci_open(qemu_backdoor_channel *ch, const char *where)
+{
+    char addr[PCI_ADDR_LEN], dir[PATH_MAX], what[PATH_MAX + 32];
+    uint64_t size, call_offset;
+
+    if (find_device(where, addr) < 0) {
+        return -1;
+    }
+    snprintf(dir, sizeof(dir), "%s/%s", sysfs_root(), addr);
+    snprintf(what, sizeof(what), "backdoor PCI device %s", addr);
+    ch->ctrl = map_resource(dir, "resource0", &ch->ctrl_size);
+    if (!ch->ctrl) {
+        return -1;
+    }
+    if (ch->ctrl_size < BACKDOOR_REG_END) {
+        backdoor_error(ENODEV, "%s: control BAR of %zu bytes, too small",
+                       what, ch->ctrl_size);
+        goto fail;
+    }
+    ch->id = reg_read32(ch, BACKDOOR_REG_ID);
+    if (ch->id == UINT32_MAX) {
+        enable_device(dir);
+        ch->id = reg_read32(ch, BACKDOOR_REG_ID);
+    }
+    if (backdoor_check_id(ch->id, what) < 0) {
+        goto fail;
+    }
+    if (!(reg_read32(ch, BACKDOOR_REG_FEATURES) & BACKDOOR_FEATURE_CALL)) {
+        backdoor_error(ENODEV, "%s has no CALL register", what);
+        goto fail;
+    }
+    size = reg_read64(ch, BACKDOOR_REG_DATA_SIZE);
+    if (size < 2 * BACKDOOR_CALL_WORD_SIZE || size % BACKDOOR_CALL_WORD_SIZE ||
+        size > SIZE_MAX) {
+        backdoor_error(ENODEV, "%s: bad DATA_SIZE %" PRIu64, what, size);
+        goto fail;
+    }
+    ch->data_size = size;
+    ch->data = map_resource(dir, "resource2", &(size_t){ size });
+    if (!ch->data) {
+        goto fail;
+    }
+    /* Always the default call word; another program may have moved it */
+    call_offset = size - BACKDOOR_CALL_WORD_SIZE;
+    if (reg_read64(ch, BACKDOOR_REG_CALL_OFFSET) != call_offset) {
+        reg_write32(ch, BACKDOOR_REG_CALL_OFFSET, call_offset);
+    }
+    ch->call_word = (volatile uint64_t *)((char *)ch->data + call_offset);
+    ch->name = strdup(addr);
+    if (!ch->name) {
+        backdoor_error(ENOMEM, "out of memory");
+        goto fail;
+    }
+    return 0;
+
+fail:
+    pci_close(ch);
+    return -1;
+}
+
+/* One exit: the command goes to the call word (RAM), reading CALL runs it. */
+static uint64_t pci_call(qemu_backdoor_channel *ch, uint64_t cmd)
+{
+    uint64_t result;
+
+    *ch->call_word = cmd;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    result = reg_read64(ch, BACKDOOR_REG_CALL);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return result;
+}
+
+const BackdoorTransport backdoor_pci_transport = {
+    .mode = QEMU_BACKDOOR_GUEST_SYSTEM,
+    .open = pci_open,
+    .call = pci_call,
+    .close = pci_close,
+};
