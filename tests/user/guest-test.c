@@ -504,7 +504,9 @@ static double now(void)
 
 /*
  * Cost of a call on each path against a getppid(), in one process: the
- * best of several interleaved rounds, as the machine may be busy.
+ * best of several interleaved rounds, as the machine may be busy. Printed
+ * for the benchmark command; the test only checks that every call arrived
+ * (speed is held against its targets by the benchmark, not by tests).
  */
 static void case_bench(unsigned n)
 {
@@ -537,8 +539,6 @@ static void case_bench(unsigned n)
            "CMD store %.0f ns (%.2fx), CALL load %.0f ns (%.2fx)\n",
            t_ppid * 1e9, t_fast * 1e9, t_fast / t_ppid, t_raw * 1e9,
            t_raw / t_ppid, t_call * 1e9, t_call / t_ppid);
-    CHECK(t_fast <= 2 * t_ppid, "fast path %.2fx a getppid",
-          t_fast / t_ppid);
     CHECK(data[2] == 10ull * 3 * n, "%" PRIu64 " calls", data[2]);
 }
 

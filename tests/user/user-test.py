@@ -183,7 +183,8 @@ class Arch:
 
     def test_bench(self):
         p = self.launch('bench', log=False)
-        tap(p.returncode == 0, self.name('cost'), describe(p))
+        tap(p.returncode == 0, self.name('bench-mode/every-call-counted'),
+            describe(p))
 
     def test_seed(self, seed_guest):
         name = self.name('seed-example')
