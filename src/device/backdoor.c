@@ -26,6 +26,7 @@
 
 #include "backdoor.h"
 #include "loader.h"
+#include "qemu-backdoor-regs.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
 
@@ -33,24 +34,6 @@ OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
 #define BACKDOOR_DATA_SIZE_MIN      (4 * KiB)
 #define BACKDOOR_DATA_SIZE_MAX      (1 * GiB)
 #define BACKDOOR_DATA_SIZE_DEFAULT  (1 * MiB)
-
-/* Register map, version 1.0 (docs/specs/backdoor.rst). */
-#define BACKDOOR_REG_ID             0x00
-#define BACKDOOR_REG_FEATURES       0x04
-#define BACKDOOR_REG_DATA_SIZE      0x08
-#define BACKDOOR_REG_CMD            0x10
-#define BACKDOOR_REG_RESULT         0x18
-#define BACKDOOR_REG_CALL_OFFSET    0x20
-#define BACKDOOR_REG_CALL           0x28
-
-#define BACKDOOR_ID_MAGIC           0x4244  /* "BD" */
-#define BACKDOOR_VERSION_MAJOR      1
-#define BACKDOOR_VERSION_MINOR      0
-#define BACKDOOR_ID     ((BACKDOOR_ID_MAGIC << 16) | \
-                         (BACKDOOR_VERSION_MAJOR << 8) | BACKDOOR_VERSION_MINOR)
-
-#define BACKDOOR_FEATURE_CALL       (1u << 0)
-#define BACKDOOR_FEATURES           BACKDOOR_FEATURE_CALL
 
 struct BackdoorState {
     PCIDevice parent_obj;

@@ -4,9 +4,6 @@
 
 #define TYPE_BACKDOOR "backdoor"
 
-#define BACKDOOR_PCI_VENDOR_ID  0x1234
-#define BACKDOOR_PCI_DEVICE_ID  0xbd01
-
 void backdoor_register_types(void);
 
 #endif

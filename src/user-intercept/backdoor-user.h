@@ -12,17 +12,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BACKDOOR_USER_CTRL_SIZE     0x10000
-#define BACKDOOR_USER_ID            0x42440100u
-#define BACKDOOR_USER_FEATURES      0x1u
+#include "qemu-backdoor-regs.h"
 
-#define BACKDOOR_REG_ID             0x00
-#define BACKDOOR_REG_FEATURES       0x04
-#define BACKDOOR_REG_DATA_SIZE      0x08
-#define BACKDOOR_REG_CMD            0x10
-#define BACKDOOR_REG_RESULT         0x18
-#define BACKDOOR_REG_CALL_OFFSET    0x20
-#define BACKDOOR_REG_CALL           0x28
+#define BACKDOOR_USER_CTRL_SIZE     0x10000
 
 /* True once the helper is set up inside a qemu-<arch> process. */
 extern bool backdoor_user_active;
