@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""End-to-end tests in a real Linux guest (TAP).
+
+Boots Debian's own kernel (scripts/fetch-guest-kernel.sh) with an
+initramfs made here from busybox-static and our static guest programs,
+under the stock qemu-system-x86_64 through the launcher, with five backdoor
+devices:
+
+  00:04.0  seed       examples/seed-host (prints on QEMU's stdout)
+  00:05.0  test       tests/callbacks/test-callbacks.c, log A
+  00:06.0  test2      the same library, log B
+  00:07.0  tracer     examples/tracer
+  00:08.0  ft         examples/file-transfer
+
+The guest's /init (init.sh) runs the checks and prints one line each; this
+script turns them into TAP lines, then checks what the host side saw.
+Always under TCG; under KVM too when KVM can boot Linux here (a nested
+kvm_pvm cannot: that variant is then a visible skip).
+"""
+
+import hashlib
+import os
+import re
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+STRESS_BASE = 0x100000000
+THREAD_BASE = 0x200000000
+CMD_VCPU = 0xf00d0001
+GOLDEN = 0x9e3779b97f4a7c15
+MASK = (1 << 64) - 1
+DATA_SIZE = 1 << 20
+THREADS, THREAD_CALLS = 4, 2000
+TRACER_EVENTS, TRACER_THREADS = 50, 2
+
+# Guest checks in the order init.sh runs them; "quick" leaves out threads.
+GUEST_CHECKS = [
+    'init',
+    'seed/example',
+    'lib/call-before-init', 'lib/version', 'lib/open-auto',
+    'lib/error/bad-spec', 'lib/error/no-such-device',
+    'lib/error/not-backdoor', 'lib/error/not-root',
+    'lib/error/user-no-helper', 'lib/error/user-missing',
+    'lib/init-fallback', 'lib/init-null-fallback',
+    'cli/round-trip', 'cli/errors',
+    'multi/open', 'multi/results', 'multi/separate-data',
+    'threads/locked-exchanges', 'threads/concurrent-calls',
+    'threads/vcpu-index',
+    'stress/results',
+    'tracer/example',
+    'file-transfer/example',
+    'done',
+]
+
+n_tests = 0
+failures = 0
+
+
+def tap(ok, name, detail=None, skip=None):
+    global n_tests, failures
+    n_tests += 1
+    line = '%s %d - %s' % ('ok' if ok or skip else 'not ok', n_tests, name)
+    if skip:
+        line += ' # SKIP ' + skip
+    print(line, flush=True)
+    if not ok and not skip:
+        failures += 1
+        if detail:
+            for d in str(detail).splitlines():
+                print('#   ' + d)
+
+
+def note(msg):
+    for line in msg.splitlines():
+        print('# ' + line, flush=True)
+
+
+# ---- the initramfs: newc cpio written here, no root needed --------------
+
+def cpio_entry(name, mode, data=b'', rdev=(0, 0)):
+    head = '070701' + ''.join('%08x' % v for v in (
+        0, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1],
+        len(name) + 1, 0))
+    out = head.encode() + name.encode() + b'\0'
+    out += b'\0' * (-len(out) % 4) + data
+    return out + b'\0' * (-len(out) % 4)
+
+
+def make_initramfs(path, init, programs, busybox):
+    parts = []
+    for d in ('bin', 'dev', 'proc', 'sys', 'tmp'):
+        parts.append(cpio_entry(d, stat.S_IFDIR | 0o755))
+    parts.append(cpio_entry('dev/console', stat.S_IFCHR | 0o600,
+                            rdev=(5, 1)))
+    with open(init, 'rb') as f:
+        parts.append(cpio_entry('init', stat.S_IFREG | 0o755, f.read()))
+    for name, src in [('busybox', busybox)] + sorted(programs.items()):
+        with open(src, 'rb') as f:
+            parts.append(cpio_entry('bin/' + name, stat.S_IFREG | 0o755,
+                                    f.read()))
+    parts.append(cpio_entry('bin/sh', stat.S_IFLNK | 0o777, b'busybox'))
+    parts.append(cpio_entry('TRAILER!!!', 0))
+    with open(path, 'wb') as f:
+        f.write(b''.join(parts))
+
+
+# ---- one boot --------------------------------------------------------------
+
+def qemu_prop(value):
+    return value.replace(',', ',,')
+
+
+class Boot:
+    """Run QEMU until it exits or the deadline passes; keep its output."""
+
+    def __init__(self, argv, console_log, deadline, give_up=None):
+        self.stdout = []
+        self.stderr = []
+        self.timed_out = False
+        self.gave_up = None
+        start = time.monotonic()
+        with open(console_log, 'w') as log:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE,
+                                    start_new_session=True)
+            sel = selectors.DefaultSelector()
+            sel.register(proc.stdout, selectors.EVENT_READ, self.stdout)
+            sel.register(proc.stderr, selectors.EVENT_READ, self.stderr)
+            pending = {proc.stdout: b'', proc.stderr: b''}
+            open_pipes = 2
+            while open_pipes:
+                left = deadline - (time.monotonic() - start)
+                if left <= 0:
+                    self.timed_out = True
+                    break
+                for key, _ in sel.select(timeout=min(left, 1)):
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                        open_pipes -= 1
+                        continue
+                    buf = pending[key.fileobj] + chunk
+                    *lines, pending[key.fileobj] = buf.split(b'\n')
+                    for raw in lines:
+                        line = raw.decode('utf-8', 'replace').rstrip('\r')
+                        key.data.append(line)
+                        log.write(('' if key.data is self.stdout else
+                                   'stderr: ') + line + '\n')
+                if give_up:
+                    self.gave_up = give_up(self, time.monotonic() - start)
+                    if self.gave_up:
+                        break
+            for f, rest in pending.items():
+                if rest:
+                    (self.stdout if f is proc.stdout else
+                     self.stderr).append(rest.decode('utf-8', 'replace'))
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            self.returncode = proc.wait()
+            self.seconds = time.monotonic() - start
+
+    def guest_lines(self):
+        return [line[3:] for line in self.stdout if line.startswith('@@ ')]
+
+
+def qemu_argv(env, accel, kernel, initrd, work, mode):
+    logs = {name: os.path.join(work, name) for name in
+            ('test-a.log', 'test-b.log', 'trace.txt')}
+    dev = 'backdoor,bus=pcie.0,addr=%s,id=%s,callbacks=%s'
+    return [
+        env['BACKDOOR_LAUNCHER'], env.get('QEMU_SYSTEM') or
+        'qemu-system-x86_64',
+        '-M', 'q35', '-accel', accel, '-smp', '2', '-m', '512M',
+        '-nodefaults', '-display', 'none', '-serial', 'stdio',
+        '-monitor', 'none', '-no-reboot',
+        '-kernel', kernel, '-initrd', initrd,
+        '-append', 'console=ttyS0 quiet panic=-1 bdtest_mode=' + mode +
+        (' earlyprintk=ttyS0' if accel == 'kvm' else ''),
+        '-device', dev % ('4', 'seed', qemu_prop(env['SEED_CALLBACKS'])),
+        '-device', (dev % ('5', 'test', qemu_prop(env['TEST_CALLBACKS'])) +
+                    ',callbacks-args=log=' + qemu_prop(logs['test-a.log'])),
+        '-device', (dev % ('6', 'test2', qemu_prop(env['TEST_CALLBACKS'])) +
+                    ',callbacks-args=log=' + qemu_prop(logs['test-b.log'])),
+        '-device', (dev % ('7', 'tracer', qemu_prop(env['TRACER_CALLBACKS'])) +
+                    ',callbacks-args=file=' + qemu_prop(logs['trace.txt'])),
+        '-device', (dev % ('8', 'ft', qemu_prop(env['FT_CALLBACKS'])) +
+                    ',callbacks-args=dir=' +
+                    qemu_prop(os.path.join(work, 'ft'))),
+    ], logs
+
+
+def prepare_work(work):
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, 'ft'))
+    with open(os.path.join(work, 'ft', 'host.bin'), 'wb') as f:
+        f.write(os.urandom(300000))
+
+
+# ---- what the host saw -----------------------------------------------------
+
+CALL_RE = re.compile(r'call n=(\d+) cmd=0x([0-9a-f]+) vcpu=(-?\d+) '
+                     r'arg=0x([0-9a-f]+) mode=(\d+) be=(\d+)$')
+
+
+def read_calls(path):
+    calls, other = [], []
+    with open(path) as f:
+        for line in f:
+            m = CALL_RE.match(line.strip())
+            if m:
+                calls.append((int(m[1]), int(m[2], 16), int(m[3]),
+                              int(m[4], 16)))
+            else:
+                other.append(line.strip())
+    return calls, other
+
+
+def host_checks(prefix, boot, logs, work, info, mode):
+    out = boot.stdout
+    tap('+ 1048576' in out, prefix + '/host/seed/init-output',
+        'QEMU stdout has no "+ 1048576"')
+    tap('-> babe :: cafe' in out, prefix + '/host/seed/call-output',
+        'QEMU stdout has no "-> babe :: cafe"')
+
+    calls, other = read_calls(logs['test-a.log'])
+    tap(other and other[0].startswith('init version=1 mode=1 size=%d be=0 '
+                                      'id=test ' % DATA_SIZE),
+        prefix + '/host/test-log/init', other[:1])
+    tap([c[0] for c in calls] == list(range(1, len(calls) + 1)),
+        prefix + '/host/test-log/numbered', 'call numbers not 1..n')
+    tap(other and other[-1] == 'exit calls=%d' % len(calls),
+        prefix + '/host/test-log/exit', '%s, %d calls logged' %
+        (other[-1:], len(calls)))
+    tap(any(c[1] == 0x1234 and c[3] == 0 for c in calls),
+        prefix + '/host/test-log/cli-call', 'no call cmd=0x1234 arg=0')
+    stress = [c for c in calls if STRESS_BASE <= c[1] < THREAD_BASE]
+    n = int(info.get('stress-calls', '0'))
+    want = [(STRESS_BASE + i, (i * GOLDEN) & MASK) for i in range(n)]
+    got = [(c[1], c[3]) for c in stress]
+    tap(n >= 100000 and got == want, prefix + '/host/test-log/stress',
+        'host saw %d stress calls, guest made %d%s' %
+        (len(got), n, '' if len(got) != len(want) else
+         ', first difference at %d' % next(
+             (i for i, (a, b) in enumerate(zip(got, want)) if a != b), -1)))
+    if mode == 'full':
+        threads = [c for c in calls if c[1] >= THREAD_BASE]
+        vcpus = sorted({c[2] for c in calls if c[1] == CMD_VCPU})
+        tap(len(threads) == 2 * THREADS * THREAD_CALLS,
+            prefix + '/host/test-log/thread-calls',
+            '%d thread calls' % len(threads))
+        tap(vcpus == [0, 1], prefix + '/host/test-log/thread-vcpus',
+            'vCPUs of the pinned threads: %s (guest %s)' %
+            (vcpus, info.get('threads-cpus')))
+
+    calls_a = {c[1] for c in calls}
+    calls_b, _ = read_calls(logs['test-b.log'])
+    tap(0x11 in calls_a and 0x22 not in calls_a and
+        [c[1] for c in calls_b] == [0x22], prefix + '/host/multi/routing',
+        'device test saw 0x11: %s, 0x22: %s; test2 saw %s' %
+        (0x11 in calls_a, 0x22 in calls_a, [hex(c[1]) for c in calls_b]))
+
+    events = []
+    with open(logs['trace.txt']) as f:
+        for line in f:
+            m = re.match(r'(\d+)\.(\d{9}) vcpu=(\d+) event=(\d+) seq=(\d+) '
+                         r'(.*)$', line.rstrip('\n'))
+            if m:
+                events.append((int(m[1]) * 10**9 + int(m[2]), int(m[3]),
+                               int(m[4]), int(m[5]), m[6]))
+    total = TRACER_EVENTS * TRACER_THREADS + 2
+    tap(len(events) == total and
+        [e[3] for e in events] == list(range(1, total + 1)) and
+        all(a[0] <= b[0] for a, b in zip(events, events[1:])) and
+        events[0][4].startswith('start') and events[-1][4] == 'end',
+        prefix + '/host/tracer/events', '%d events of %d' %
+        (len(events), total))
+    tap({e[1] for e in events if e[2] >= 100} == {0, 1},
+        prefix + '/host/tracer/vcpus', 'vCPUs: %s' %
+        sorted({e[1] for e in events}))
+
+    with open(os.path.join(work, 'ft', 'host.bin'), 'rb') as f:
+        sent = f.read()
+    back_path = os.path.join(work, 'ft', 'back.bin')
+    back = open(back_path, 'rb').read() if os.path.exists(back_path) else b''
+    tap(info.get('ft-md5') == hashlib.md5(sent).hexdigest(),
+        prefix + '/host/file-transfer/get', 'guest md5 %s' %
+        info.get('ft-md5'))
+    tap(back == sent, prefix + '/host/file-transfer/put',
+        'back.bin has %d bytes, sent %d' % (len(back), len(sent)))
+
+
+def guest_checks(prefix, boot, mode):
+    results, info = {}, {}
+    for line in boot.guest_lines():
+        if line.startswith('info '):
+            key, _, value = line[5:].partition(' ')
+            info[key] = value
+        elif line == 'init' or line == 'done':
+            results[line] = (True, None)
+        else:
+            m = re.match(r'(not )?ok /guest/(\S+?)(?:: (.*))?$', line)
+            if m:
+                results[m[2]] = (not m[1], m[3])
+    why_missing = ('QEMU timed out' if boot.timed_out else
+                   'QEMU exited with %d' % boot.returncode)
+    for name in GUEST_CHECKS:
+        if mode != 'full' and name.startswith('threads/'):
+            continue
+        ok, detail = results.pop(name, (False, 'no result from the guest (%s)'
+                                        % why_missing))
+        tap(ok, prefix + '/guest/' + name, detail)
+    for name, (ok, detail) in results.items():
+        tap(ok, prefix + '/guest/' + name, detail)
+    return info
+
+
+def run_boot(prefix, env, accel, kernel, initrd, work, mode, deadline,
+             give_up=None):
+    prepare_work(work)
+    argv, logs = qemu_argv(env, accel, kernel, initrd, work, mode)
+    boot = Boot(argv, os.path.join(work, 'console.log'), deadline, give_up)
+    if boot.gave_up:
+        return boot
+    note('%s boot: %.1f s, QEMU exit %d; console in %s' %
+         (accel, boot.seconds, boot.returncode,
+          os.path.join(work, 'console.log')))
+    info = guest_checks(prefix, boot, mode)
+    tap(not boot.timed_out and boot.returncode == 0,
+        prefix + '/host/qemu/poweroff', 'timed out' if boot.timed_out else
+        'exit %d: %s' % (boot.returncode, '\n'.join(boot.stderr[-10:])))
+    host_checks(prefix, boot, logs, work, info, mode)
+    return boot
+
+
+def kvm_unusable(boot, elapsed):
+    """Why this KVM cannot run the guest, judged while it boots."""
+    err = '\n'.join(boot.stderr)
+    if 'emulation failure' in err or 'KVM internal error' in err:
+        return 'KVM cannot boot Linux here (%s)' % next(
+            line for line in boot.stderr
+            if 'emulation failure' in line or 'KVM internal error' in line)
+    if '@@ init' not in boot.stdout and elapsed > KVM_INIT_TIMEOUT:
+        last = [line for line in boot.stdout if line.strip() and
+                not line.startswith(('+ ', '-> '))]     # seed callbacks
+        return ('KVM guest did not reach /init in %d s (console stopped at '
+                '"%s")' % (KVM_INIT_TIMEOUT, last[-1].strip() if last else ''))
+    return None
+
+
+# A real KVM boots to /init in about a second.
+KVM_INIT_TIMEOUT = 20
+
+
+def main():
+    env = os.environ
+    base = env.get('GUEST_TEST_DIR', '/tmp/qemu-backdoor-guest-test')
+    os.makedirs(base, exist_ok=True)
+    programs = dict(p.split('=', 1) for p in
+                    env['GUEST_PROGRAMS'].split(os.pathsep))
+
+    fetch = subprocess.run([env['FETCH_KERNEL']], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    kernel = fetch.stdout.strip().splitlines()[-1] if fetch.stdout else ''
+    tap(fetch.returncode == 0 and os.path.isfile(kernel), '/host/kernel',
+        fetch.stderr)
+    if fetch.returncode != 0:
+        print('1..%d' % n_tests)
+        return 1
+    note('kernel: ' + kernel)
+
+    initrd = os.path.join(base, 'initramfs.cpio')
+    make_initramfs(initrd, env['GUEST_INIT'], programs,
+                   env.get('BUSYBOX', '/bin/busybox'))
+
+    run_boot('/tcg', env, 'tcg', kernel, initrd, os.path.join(base, 'tcg'),
+             'full', float(env.get('GUEST_TEST_TIMEOUT', '600')))
+
+    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        tap(True, '/kvm', skip='no usable /dev/kvm')
+    else:
+        boot = run_boot('/kvm', env, 'kvm', kernel, initrd,
+                        os.path.join(base, 'kvm'), 'quick', 300,
+                        kvm_unusable)
+        if boot.gave_up:
+            tap(True, '/kvm', skip=boot.gave_up)
+
+    print('1..%d' % n_tests)
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
