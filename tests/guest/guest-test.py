@@ -359,6 +359,12 @@ KVM_INIT_TIMEOUT = 20
 
 
 def main():
+    if sys.argv[1:2] == ['--initramfs']:
+        # For scripts/demo.sh: --initramfs OUT INIT NAME=PROGRAM...
+        out, init, *progs = sys.argv[2:]
+        make_initramfs(out, init, dict(p.split('=', 1) for p in progs),
+                       os.environ.get('BUSYBOX', '/bin/busybox'))
+        return 0
     env = os.environ
     base = env.get('GUEST_TEST_DIR', '/tmp/qemu-backdoor-guest-test')
     os.makedirs(base, exist_ok=True)
