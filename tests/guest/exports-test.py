@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Every function of include/qemu-backdoor.h is exported by the shared
+library (through the symbol map), and nothing else is (TAP)."""
+
+import re
+import subprocess
+import sys
+
+header, library, nm = sys.argv[1:4]
+text = re.sub(r'/\*.*?\*/', '', open(header).read(), flags=re.S)
+declared = set(re.findall(r'\b(qemu_backdoor\w*)\s*\(', text))
+declared -= set(re.findall(r'#define\s+(\w+)\(', text))
+out = subprocess.run([nm, '-D', '--defined-only', library], check=True,
+                     stdout=subprocess.PIPE, text=True).stdout
+exported = {line.split()[-1].split('@')[0] for line in out.splitlines()
+            if line.split()[1:2] == ['T']}
+n = 0
+for name in sorted(declared):
+    n += 1
+    print('%s %d - /exports/%s' % ('ok' if name in exported else 'not ok', n,
+                                   name))
+n += 1
+extra = exported - declared
+print('%s %d - /exports/nothing-else%s' % ('not ok' if extra else 'ok', n,
+      '' if not extra else '\n# also exported: ' + ' '.join(sorted(extra))))
+print('1..%d' % n)
+sys.exit(1 if extra or declared - exported else 0)
