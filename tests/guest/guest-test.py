@@ -349,8 +349,9 @@ def kvm_unusable(boot, elapsed):
     if '@@ init' not in boot.stdout and elapsed > KVM_INIT_TIMEOUT:
         last = [line for line in boot.stdout if line.strip() and
                 not line.startswith(('+ ', '-> '))]     # seed callbacks
-        return ('KVM guest did not reach /init in %d s (console stopped at '
-                '"%s")' % (KVM_INIT_TIMEOUT, last[-1].strip() if last else ''))
+        return ('KVM guest did not reach /init in %d s (%s)' %
+                (KVM_INIT_TIMEOUT, 'console stopped at "%s"' %
+                 last[-1].strip() if last else 'no console output'))
     return None
 
 
