@@ -31,15 +31,15 @@ int backdoor_error(int err, const char *fmt, ...)
 
 int backdoor_check_id(uint32_t id, const char *what)
 {
-    if (id >> 16 != BACKDOOR_ID_MAGIC) {
+    if (BACKDOOR_ID_GET_MAGIC(id) != BACKDOOR_ID_MAGIC) {
         return backdoor_error(ENODEV, "%s: identification register reads "
                               "0x%08x, not 0x4244MMmm: not a backdoor",
                               what, id);
     }
-    if (BACKDOOR_ID_MAJOR(id) != QEMU_BACKDOOR_REGS_MAJOR) {
+    if (BACKDOOR_ID_GET_MAJOR(id) != QEMU_BACKDOOR_REGS_MAJOR) {
         return backdoor_error(EPROTO, "%s: register map version %u.%u, but "
                               "this library (%s) speaks %u.x",
-                              what, BACKDOOR_ID_MAJOR(id), BACKDOOR_ID_MINOR(id),
+                              what, BACKDOOR_ID_GET_MAJOR(id), BACKDOOR_ID_GET_MINOR(id),
                               qemu_backdoor_version(),
                               QEMU_BACKDOOR_REGS_MAJOR);
     }

@@ -6,23 +6,11 @@
 #define GUEST_LIB_H
 
 #include "qemu-backdoor.h"
+#include "qemu-backdoor-regs.h"
 
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Register map (docs/specs/backdoor.rst) */
-#define BACKDOOR_REG_ID             0x00
-#define BACKDOOR_REG_FEATURES       0x04
-#define BACKDOOR_REG_DATA_SIZE      0x08
-#define BACKDOOR_REG_CALL_OFFSET    0x20
-#define BACKDOOR_REG_CALL           0x28
-#define BACKDOOR_REG_END            0x30
-#define BACKDOOR_ID_MAGIC           0x4244u
-#define BACKDOOR_ID_MAJOR(id)       (((id) >> 8) & 0xff)
-#define BACKDOOR_ID_MINOR(id)       ((id) & 0xff)
-#define BACKDOOR_FEATURE_CALL       0x1u
-#define BACKDOOR_CALL_WORD_SIZE     8
 
 typedef struct BackdoorTransport BackdoorTransport;
 
