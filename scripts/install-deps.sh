@@ -22,9 +22,11 @@ packages="
 "
 
 export DEBIAN_FRONTEND=noninteractive
+# The guest kernel is fetched later with apt-get download: its lists too.
 # shellcheck disable=SC2086
-if ! dpkg-query -W $packages >/dev/null 2>&1; then
+if ! dpkg-query -W $packages >/dev/null 2>&1 ||
+   ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
     apt-get update -q
-    # shellcheck disable=SC2086
+        # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $packages
 fi
