@@ -42,7 +42,7 @@ def main():
         for entry in os.environ['USER_PROGRAMS'].split(';'):
             arch, progs = entry.split('=', 1)
             seed, cli = progs.split(',')
-            prefix = '/user/%s' % arch
+            prefix = '/user/%s/guest-lib' % arch
 
             r = run(arch, seed, [], os.environ['SEED_CALLBACKS'])
             out = r.stdout.decode(errors='replace').splitlines()
