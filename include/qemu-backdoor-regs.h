@@ -17,6 +17,7 @@
 #define BACKDOOR_REG_DATA_SIZE      0x08    /* RO 4/8 */
 #define BACKDOOR_REG_CMD            0x10    /* WO 4/8: run a call */
 #define BACKDOOR_REG_RESULT         0x18    /* RO 4/8 */
+#define BACKDOOR_REG_RESULT_HI      0x1c    /* RO 4: RESULT >> 32 */
 #define BACKDOOR_REG_CALL_OFFSET    0x20    /* RW 4/8 */
 #define BACKDOOR_REG_CALL           0x28    /* RO 4/8: run a call */
 #define BACKDOOR_REG_END            0x30    /* reserved from here */

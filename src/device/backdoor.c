@@ -41,6 +41,7 @@ struct BackdoorState {
     MemoryRegion ctrl;
     MemoryRegion data;
     void *data_ptr;
+    bool big_endian;            /* the guest's, cached off the call path */
     BackdoorCallbacks *callbacks;
     Notifier exit_notifier;     /* QEMU does not unrealize devices at exit */
 
@@ -78,7 +79,7 @@ static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd)
         .cmd = cmd,
         .data = s->data_ptr,
         .data_size = s->data_size,
-        .guest_big_endian = target_words_bigendian(),
+        .guest_big_endian = s->big_endian,
         .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
         .mode = QEMU_BACKDOOR_MODE_SYSTEM,
     };
@@ -93,13 +94,14 @@ static uint64_t backdoor_call_word(BackdoorState *s)
 {
     const void *p = (const uint8_t *)s->data_ptr + s->call_offset;
 
-    return target_words_bigendian() ? ldq_be_p(p) : ldq_le_p(p);
+    return s->big_endian ? ldq_be_p(p) : ldq_le_p(p);
 }
 
 static bool backdoor_is_reg(hwaddr addr)
 {
     return addr <= BACKDOOR_REG_CALL &&
-           (addr == BACKDOOR_REG_FEATURES || addr % 8 == 0);
+           (addr == BACKDOOR_REG_FEATURES ||
+            addr == BACKDOOR_REG_RESULT_HI || addr % 8 == 0);
 }
 
 static bool backdoor_reg_is_64(hwaddr addr)
@@ -142,6 +144,9 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
         break;
     case BACKDOOR_REG_RESULT:
         val = s->result;
+        break;
+    case BACKDOOR_REG_RESULT_HI:
+        val = s->result >> 32;
         break;
     case BACKDOOR_REG_CALL_OFFSET:
         val = s->call_offset;
@@ -250,6 +255,7 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
         return;
     }
     s->data_ptr = memory_region_get_ram_ptr(&s->data);
+    s->big_endian = target_words_bigendian();
     s->call_offset = s->data_size - 8;
 
     info.mode = QEMU_BACKDOOR_MODE_SYSTEM;
@@ -257,7 +263,7 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
     info.id = dev->id;
     info.data = s->data_ptr;
     info.data_size = s->data_size;
-    info.guest_big_endian = target_words_bigendian();
+    info.guest_big_endian = s->big_endian;
     s->callbacks = backdoor_callbacks_load(s->callbacks_path, &info, &err);
     if (!s->callbacks) {
         error_setg(errp, "backdoor: %s", err->message);

@@ -6,10 +6,14 @@
 #include "guest-lib.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -58,11 +62,34 @@ const char *qemu_backdoor_version(void)
            STR(QEMU_BACKDOOR_GUEST_VERSION_MICRO);
 }
 
+__thread char backdoor_lock_self __attribute__((tls_model("initial-exec")));
+
+static void futex(uint32_t *addr, int op, uint32_t val)
+{
+    syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
+}
+
+/* The contended half of backdoor_lock(): @c is the state it found. */
+void backdoor_lock_wait(BackdoorLock *l, uint32_t c)
+{
+    if (c != 2) {
+        c = __atomic_exchange_n(&l->state, 2, __ATOMIC_ACQUIRE);
+    }
+    while (c != 0) {
+        futex(&l->state, FUTEX_WAIT_PRIVATE, 2);
+        c = __atomic_exchange_n(&l->state, 2, __ATOMIC_ACQUIRE);
+    }
+}
+
+void backdoor_lock_wake(BackdoorLock *l)
+{
+    futex(&l->state, FUTEX_WAKE_PRIVATE, 1);
+}
+
 static qemu_backdoor_channel *channel_open(const BackdoorTransport *t,
                                            const char *where)
 {
     qemu_backdoor_channel *ch = calloc(1, sizeof(*ch));
-    pthread_mutexattr_t attr;
 
     if (!ch) {
         backdoor_error(ENOMEM, "out of memory");
@@ -74,10 +101,6 @@ static qemu_backdoor_channel *channel_open(const BackdoorTransport *t,
         free(ch);
         return NULL;
     }
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-    pthread_mutex_init(&ch->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
     return ch;
 }
 
@@ -167,19 +190,28 @@ void qemu_backdoor_close(qemu_backdoor_channel *ch)
         return;
     }
     ch->transport->close(ch);
-    pthread_mutex_destroy(&ch->lock);
     free(ch->name);
     free(ch);
 }
 
-uint64_t qemu_backdoor_channel_call(qemu_backdoor_channel *ch, uint64_t cmd)
+/*
+ * Inline into both entry points, with the PCI call inline too: under TCG
+ * each guest call and return costs a TB lookup, as much as the lock.
+ */
+static inline uint64_t channel_call(qemu_backdoor_channel *ch, uint64_t cmd)
 {
     uint64_t result;
 
-    pthread_mutex_lock(&ch->lock);
-    result = ch->transport->call(ch, cmd);
-    pthread_mutex_unlock(&ch->lock);
+    backdoor_lock(&ch->lock);
+    result = ch->call_word ? backdoor_pci_call(ch, cmd) :
+             ch->transport->call(ch, cmd);
+    backdoor_unlock(&ch->lock);
     return result;
+}
+
+uint64_t qemu_backdoor_channel_call(qemu_backdoor_channel *ch, uint64_t cmd)
+{
+    return channel_call(ch, cmd);
 }
 
 void *qemu_backdoor_channel_data(qemu_backdoor_channel *ch)
@@ -194,12 +226,12 @@ uint64_t qemu_backdoor_channel_data_size(qemu_backdoor_channel *ch)
 
 void qemu_backdoor_channel_lock(qemu_backdoor_channel *ch)
 {
-    pthread_mutex_lock(&ch->lock);
+    backdoor_lock(&ch->lock);
 }
 
 void qemu_backdoor_channel_unlock(qemu_backdoor_channel *ch)
 {
-    pthread_mutex_unlock(&ch->lock);
+    backdoor_unlock(&ch->lock);
 }
 
 qemu_backdoor_guest_mode
@@ -244,12 +276,13 @@ void *qemu_backdoor_data(void)
 
 uint64_t qemu_backdoor(uint64_t cmd)
 {
-    qemu_backdoor_channel *ch = qemu_backdoor_channel_default();
+    qemu_backdoor_channel *ch = __atomic_load_n(&default_channel,
+                                                __ATOMIC_ACQUIRE);
 
     if (!ch) {
         backdoor_error(ENODEV, "qemu_backdoor() before a successful "
                        "qemu_backdoor_init()");
         return UINT64_MAX;
     }
-    return qemu_backdoor_channel_call(ch, cmd);
+    return channel_call(ch, cmd);
 }

@@ -8,15 +8,68 @@
 #include "qemu-backdoor.h"
 #include "qemu-backdoor-regs.h"
 
-#include <pthread.h>
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct BackdoorTransport BackdoorTransport;
 
+/*
+ * A recursive lock, inline on the call path. Under TCG every return and
+ * indirect jump of the guest costs a TB lookup, so glibc's recursive mutex
+ * (two out-of-line calls) costs more than the MMIO exit it protects. This
+ * one is a compare-and-swap and an exchange when uncontended, and sleeps
+ * on a futex (out of line) when contended.
+ */
+typedef struct BackdoorLock {
+    uint32_t state;             /* 0 free, 1 held, 2 held with waiters */
+    void *owner;                /* the holder's &backdoor_lock_self */
+    unsigned depth;
+} BackdoorLock;
+
+/* Its address identifies the calling thread. */
+extern __thread char backdoor_lock_self
+    __attribute__((tls_model("initial-exec")));
+
+void backdoor_lock_wait(BackdoorLock *l, uint32_t c);
+void backdoor_lock_wake(BackdoorLock *l);
+
+static inline void backdoor_lock(BackdoorLock *l)
+{
+    void *self = &backdoor_lock_self;
+    uint32_t c = 0;
+
+    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == self) {
+        l->depth++;
+        return;
+    }
+    if (!__atomic_compare_exchange_n(&l->state, &c, 1, 0, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED)) {
+        backdoor_lock_wait(l, c);
+    }
+    __atomic_store_n(&l->owner, self, __ATOMIC_RELAXED);
+    l->depth = 1;
+}
+
+static inline void backdoor_unlock(BackdoorLock *l)
+{
+    if (__atomic_load_n(&l->owner, __ATOMIC_RELAXED) !=
+        (void *)&backdoor_lock_self) {
+        return;                 /* not held by this thread */
+    }
+    if (--l->depth) {
+        return;
+    }
+    __atomic_store_n(&l->owner, NULL, __ATOMIC_RELAXED);
+    if (__atomic_exchange_n(&l->state, 0, __ATOMIC_RELEASE) == 2) {
+        backdoor_lock_wake(l);
+    }
+}
+
+
 struct qemu_backdoor_channel {
     const BackdoorTransport *transport;
-    pthread_mutex_t lock;       /* recursive */
+    BackdoorLock lock;
     char *name;                 /* PCI address or base path */
     uint32_t id;
     void *data;
@@ -50,5 +103,35 @@ int backdoor_error(int err, const char *fmt, ...)
 
 /* Check an identification value; sets the error and returns -1 if bad. */
 int backdoor_check_id(uint32_t id, const char *what);
+
+static inline uint32_t backdoor_ctrl_read32(qemu_backdoor_channel *ch,
+                                            unsigned offset)
+{
+    return le32toh(*(volatile uint32_t *)((volatile char *)ch->ctrl +
+                                          offset));
+}
+
+/*
+ * The system-mode call: store the call word, read CALL: one exit. Guests
+ * without 8-byte accesses read the high half from RESULT_HI: two.
+ */
+static inline uint64_t backdoor_pci_call(qemu_backdoor_channel *ch,
+                                         uint64_t cmd)
+{
+    uint64_t result;
+
+    *ch->call_word = cmd;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (sizeof(void *) >= 8) {
+        result = le64toh(*(volatile uint64_t *)((volatile char *)ch->ctrl +
+                                                BACKDOOR_REG_CALL));
+    } else {
+        result = backdoor_ctrl_read32(ch, BACKDOOR_REG_CALL);
+        result |= (uint64_t)backdoor_ctrl_read32(ch, BACKDOOR_REG_RESULT_HI)
+                  << 32;
+    }
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return result;
+}
 
 #endif /* GUEST_LIB_H */

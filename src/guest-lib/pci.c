@@ -289,13 +289,7 @@ fail:
 /* One exit: the command goes to the call word (RAM), reading CALL runs it. */
 static uint64_t pci_call(qemu_backdoor_channel *ch, uint64_t cmd)
 {
-    uint64_t result;
-
-    *ch->call_word = cmd;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    result = reg_read64(ch, BACKDOOR_REG_CALL);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return result;
+    return backdoor_pci_call(ch, cmd);
 }
 
 const BackdoorTransport backdoor_pci_transport = {

@@ -114,6 +114,9 @@ uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
     case BACKDOOR_REG_RESULT:
         v = thread_result;
         break;
+    case BACKDOOR_REG_RESULT_HI:
+        v = size == 4 ? thread_result >> 32 : guest_error();
+        break;
     case BACKDOOR_REG_CALL_OFFSET:
         v = __atomic_load_n(&bd.call_offset, __ATOMIC_RELAXED);
         break;

@@ -33,6 +33,7 @@ M64 = (1 << 64) - 1
 
 REG_ID, REG_FEATURES, REG_DATA_SIZE = 0x00, 0x04, 0x08
 REG_CMD, REG_RESULT, REG_CALL_OFFSET, REG_CALL = 0x10, 0x18, 0x20, 0x28
+REG_RESULT_HI = 0x1c
 CMD_VCPU = 0xf00d0001
 
 tap = Tap()
@@ -158,6 +159,9 @@ def test_cmd_write():
         q.write(BAR0 + REG_CMD, 8, 0xbabe00000000cafe)
         check_eq(q.read(BAR0 + REG_RESULT, 8),
                  (0xbabe00000000cafe * 3 + 7) & M64, 'RESULT after CMD')
+        check_eq(q.read(BAR0 + REG_RESULT_HI, 4),
+                 ((0xbabe00000000cafe * 3 + 7) & M64) >> 32,
+                 'RESULT_HI after CMD')
         q.write(BAR0 + REG_CMD, 4, 0x10)
         check_eq(q.read(BAR0 + REG_RESULT, 8), 0x37, 'RESULT, 4-byte CMD')
         check_eq(counters(q), (2, 0), 'calls, guest-errors')
@@ -194,7 +198,8 @@ def test_vcpu_index():
 # Wrong accesses: (read?, offset, size). Each must be counted once.
 WRONG = [(True, REG_ID, 1), (True, REG_ID, 2), (True, REG_ID, 8),
          (True, REG_FEATURES, 8), (True, REG_CMD, 8), (True, REG_CMD, 4),
-         (True, REG_DATA_SIZE, 2), (True, REG_RESULT + 4, 4),
+         (True, REG_DATA_SIZE, 2), (True, REG_RESULT + 4, 8),
+         (True, REG_RESULT + 4, 2), (False, REG_RESULT + 4, 4),
          (True, 0x11, 4), (True, 0x30, 4), (True, 0x800, 8),
          (True, 0xffc, 4), (True, REG_CALL, 2), (True, REG_CALL, 1),
          (False, REG_ID, 4), (False, REG_FEATURES, 4),
@@ -410,8 +415,8 @@ def test_kvm():
 class Model:
     """Reference model of the device for the fuzz test."""
     REGS = {REG_ID: (4,), REG_FEATURES: (4,), REG_DATA_SIZE: (4, 8),
-            REG_CMD: (4, 8), REG_RESULT: (4, 8), REG_CALL_OFFSET: (4, 8),
-            REG_CALL: (4, 8)}
+            REG_CMD: (4, 8), REG_RESULT: (4, 8), REG_RESULT_HI: (4,),
+            REG_CALL_OFFSET: (4, 8), REG_CALL: (4, 8)}
 
     def __init__(self, size):
         self.size = size
@@ -444,7 +449,7 @@ class Model:
         if off == REG_CALL:
             return self.call(self.ld(self.call_offset, 8)) & mask
         return {REG_ID: ID, REG_FEATURES: 1, REG_DATA_SIZE: self.size,
-                REG_RESULT: self.result,
+                REG_RESULT: self.result, REG_RESULT_HI: self.result >> 32,
                 REG_CALL_OFFSET: self.call_offset}[off] & mask
 
     def ctrl_write(self, off, size, val):

@@ -30,6 +30,7 @@
 #define REG_DATA_SIZE   0x08
 #define REG_CMD         0x10
 #define REG_RESULT      0x18
+#define REG_RESULT_HI   0x1c
 #define REG_CALL_OFFSET 0x20
 #define REG_CALL        0x28
 #define BACKDOOR_ID     0x42440100u
@@ -190,6 +191,8 @@ static void case_calls(void)
     CHECK(r == 0x0102030405060708ull * 3 + 7, "pread 0x%" PRIx64, r);
     CHECK(data[1] == ~0x0102030405060708ull, "host store after pread");
     CHECK(*reg64(REG_RESULT) == r, "pread latches RESULT");
+    CHECK(*reg32(REG_RESULT_HI) == (uint32_t)(r >> 32), "RESULT_HI 0x%x",
+          *reg32(REG_RESULT_HI));
     CHECK(data[2] == 6, "call count %" PRIu64, data[2]);
 
     /* Other preads of the control file read the file */

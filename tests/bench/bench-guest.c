@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The benchmark's guest program. Every figure is a median over REPS
+ * repetitions of N operations, with min and max, in nanoseconds per
+ * operation, printed as
+ *
+ *   BENCH <name> <median> <min> <max>
+ *
+ * and taken in this one process, so the benchmark driver can divide each
+ * by its baseline from the same run.
+ *
+ *   bench-guest system N REPS   in a VM: backdoor device, edu, vmport
+ *   bench-guest user N REPS     under qemu-<arch> with the user-mode helper
+ *   bench-guest user-raw N REPS the SIGSEGV path only
+ *   bench-guest threads T N     T threads x N calls: THREADS <T> <calls/s>
+ *                               <lost> <wrong results>
+ */
+#define _GNU_SOURCE
+#include <qemu-backdoor.h>
+#include <qemu-backdoor-regs.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define MiB (1u << 20)
+
+static long n_ops;
+static int reps;
+
+static double now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, double *t)
+{
+    qsort(t, reps, sizeof(*t), cmp_double);
+    printf("BENCH %s %.2f %.2f %.2f\n", name, t[reps / 2], t[0],
+           t[reps - 1]);
+    fflush(stdout);
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench-guest: %s\n", what);
+    exit(1);
+}
+
+/* Time @n runs of @body, @reps times; report ns per run. */
+#define MEASURE(name, n, body)                                  \
+    do {                                                        \
+        double t_[64];                                          \
+        for (int r_ = 0; r_ < reps; r_++) {                     \
+            double t0_ = now_ns();                              \
+            for (long i = 0; i < (n); i++) {                    \
+                body;                                           \
+            }                                                   \
+            t_[r_] = (now_ns() - t0_) / (n);                    \
+        }                                                       \
+        report(name, t_);                                       \
+    } while (0)
+
+static volatile uint64_t sink[8];
+
+__attribute__((noinline)) static void empty_function(long i)
+{
+    sink[3] = i;
+}
+
+static void common_baselines(void)
+{
+    MEASURE("plain-store", n_ops * 10, sink[i & 7] = i);
+    MEASURE("getppid", n_ops, syscall(SYS_getppid));
+}
+
+static void call_bench(void)
+{
+    uint64_t bad = 0;
+
+    MEASURE("backdoor-call", n_ops, bad |= qemu_backdoor(i) != (uint64_t)i + 1);
+    if (bad) {
+        die("a backdoor call returned a wrong result");
+    }
+}
+
+static void init_channel(void)
+{
+    if (qemu_backdoor_init(NULL) != 0) {
+        fprintf(stderr, "bench-guest: %s\n", qemu_backdoor_error());
+        exit(1);
+    }
+}
+
+#if defined(__x86_64__)
+#include <sys/io.h>
+
+/* sysfs directory of the first PCI device with this vendor and device. */
+static char *find_pci(unsigned vendor, unsigned device)
+{
+    static char path[512];
+    DIR *d = opendir("/sys/bus/pci/devices");
+    struct dirent *e;
+
+    while (d && (e = readdir(d))) {
+        unsigned v = 0, dv = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor",
+                 e->d_name);
+        if ((f = fopen(path, "r"))) {
+            fscanf(f, "%x", &v);
+            fclose(f);
+        }
+        snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device",
+                 e->d_name);
+        if ((f = fopen(path, "r"))) {
+            fscanf(f, "%x", &dv);
+            fclose(f);
+        }
+        if (v == vendor && dv == device) {
+            snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s",
+                     e->d_name);
+            closedir(d);
+            return path;
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    return NULL;
+}
+
+static volatile void *map_bar(const char *dev, int bar, size_t size)
+{
+    char path[600];
+    void *p;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/resource%d", dev, bar);
+    fd = open(path, O_RDWR | O_SYNC);
+    if (fd < 0) {
+        die("cannot open a PCI resource (not root?)");
+    }
+    p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        die("cannot map a PCI resource");
+    }
+    return p;
+}
+
+static uint32_t vmport_getversion(void)
+{
+    uint32_t eax = 0x564d5868, ebx = ~0u, ecx = 10, edx = 0x5658;
+
+    __asm__ volatile("inl %%dx, %%eax"
+                     : "+a"(eax), "+b"(ebx), "+c"(ecx), "+d"(edx));
+    return ebx;
+}
+
+static void system_bench(void)
+{
+    char *edu = find_pci(0x1234, 0x11e8);
+    char *bd = find_pci(BACKDOOR_PCI_VENDOR_ID, BACKDOOR_PCI_DEVICE_ID);
+    volatile uint32_t *edu_regs;
+    volatile uint64_t *ctrl, *word;
+    char *ram, *src;
+    void *data;
+    uint32_t acc = 0;
+    uint64_t bad = 0;
+
+    if (!edu || !(edu = strdup(edu)) || !bd) {
+        die("the VM needs -device edu and -device backdoor");
+    }
+    init_channel();
+    edu_regs = map_bar(edu, 0, 4096);
+    ctrl = map_bar(bd, 0, 4096);
+    if (iopl(3) != 0 || vmport_getversion() != 0x564d5868) {
+        die("no vmport (-machine vmport=on) or no iopl");
+    }
+
+    common_baselines();
+    MEASURE("edu-read", n_ops, acc += edu_regs[0]);
+    MEASURE("vmport-getversion", n_ops, acc += vmport_getversion());
+    call_bench();
+    MEASURE("backdoor-cmd-write", n_ops,
+            ctrl[BACKDOOR_REG_CMD / 8] = (uint64_t)i);
+    (void)acc;
+
+    /* The one-exit call without the library (no lock): what the device
+     * costs on its own. */
+    data = qemu_backdoor_data();
+    word = (volatile uint64_t *)((char *)data +
+                                 ctrl[BACKDOOR_REG_DATA_SIZE / 8] -
+                                 BACKDOOR_CALL_WORD_SIZE);
+    MEASURE("backdoor-call-raw", n_ops,
+            (*word = i, bad |= ctrl[BACKDOOR_REG_CALL / 8] != (uint64_t)i + 1));
+    if (bad) {
+        die("a raw backdoor call returned a wrong result");
+    }
+    /* What TCG charges for what the library adds to the raw call. */
+    MEASURE("function-call", n_ops, empty_function(i));
+    MEASURE("atomic-cas-xchg", n_ops,
+            (__sync_bool_compare_and_swap(&sink[0], sink[0], i),
+             __atomic_exchange_n(&sink[1], i, __ATOMIC_RELEASE)));
+
+    ram = malloc(MiB);
+    src = malloc(MiB);
+    if (!ram || !src) {
+        die("out of memory");
+    }
+    memset(src, 0x5a, MiB);
+    memset(ram, 0, MiB);
+    /* Both destinations written once before timing: no first-touch cost. */
+    memcpy(data, src, MiB - BACKDOOR_CALL_WORD_SIZE);
+    MEASURE("memcpy-ram-1MiB", 20, memcpy(ram, src, MiB));
+    MEASURE("memcpy-data-1MiB", 20,
+            memcpy(data, src, MiB - BACKDOOR_CALL_WORD_SIZE));
+}
+#else
+static void system_bench(void)
+{
+    die("system mode is benchmarked with x86-64 guests");
+}
+#endif
+
+static volatile uint64_t *user_map_ctrl(void)
+{
+    char path[4096];
+    volatile uint64_t *ctrl;
+    int fd;
+
+    init_channel();
+    snprintf(path, sizeof(path), "%s.ctrl",
+             qemu_backdoor_channel_name(qemu_backdoor_channel_default()));
+    fd = open(path, O_RDWR);
+    if (fd < 0) {
+        die("cannot open the control file");
+    }
+    ctrl = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (ctrl == MAP_FAILED) {
+        die("cannot map the control file");
+    }
+    return ctrl;
+}
+
+/* The SIGSEGV path: a raw store to CMD on the mapped control page. */
+static void raw_store_bench(volatile uint64_t *ctrl)
+{
+    MEASURE("backdoor-raw-store", n_ops,
+            ctrl[BACKDOOR_REG_CMD / 8] = (uint64_t)i);
+}
+
+static void user_bench(bool raw_only)
+{
+    volatile uint64_t *ctrl = user_map_ctrl();
+
+    if (!raw_only) {
+        common_baselines();
+        call_bench();
+    }
+    raw_store_bench(ctrl);
+}
+
+typedef struct ThreadArg {
+    pthread_t tid;
+    uint64_t id;
+    uint64_t wrong;
+} ThreadArg;
+
+static void *thread_calls(void *opaque)
+{
+    ThreadArg *a = opaque;
+
+    for (long i = 0; i < n_ops; i++) {
+        uint64_t cmd = (a->id << 40) | (uint64_t)i;
+
+        a->wrong += qemu_backdoor(cmd) != cmd + 1;
+    }
+    return NULL;
+}
+
+static void threads_bench(int nthreads)
+{
+    ThreadArg a[64];
+    uint64_t wrong = 0, counted;
+    double t0, t;
+
+    if (nthreads < 1 || nthreads > 64) {
+        die("1 to 64 threads");
+    }
+    init_channel();
+    qemu_backdoor(BENCH_CMD_RESET);
+    t0 = now_ns();
+    for (int i = 0; i < nthreads; i++) {
+        a[i] = (ThreadArg){ .id = i + 1 };
+        if (pthread_create(&a[i].tid, NULL, thread_calls, &a[i])) {
+            die("pthread_create failed");
+        }
+    }
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(a[i].tid, NULL);
+        wrong += a[i].wrong;
+    }
+    t = now_ns() - t0;
+    counted = qemu_backdoor(BENCH_CMD_COUNT);
+    printf("THREADS %d %.0f %lld %llu\n", nthreads,
+           nthreads * n_ops / (t / 1e9),
+           (long long)(nthreads * n_ops) - (long long)counted,
+           (unsigned long long)wrong);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: bench-guest system|user|user-raw N REPS\n"
+                "       bench-guest threads T N\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "threads")) {
+        n_ops = atol(argv[3]);
+        threads_bench(atoi(argv[2]));
+        return 0;
+    }
+    n_ops = atol(argv[2]);
+    reps = atoi(argv[3]);
+    if (n_ops < 1 || reps < 1 || reps > 64) {
+        die("N >= 1 and 1 <= REPS <= 64");
+    }
+    if (!strcmp(argv[1], "system")) {
+        system_bench();
+    } else if (!strcmp(argv[1], "user")) {
+        user_bench(false);
+    } else if (!strcmp(argv[1], "user-raw")) {
+        user_bench(true);
+    } else {
+        die("mode is system, user or threads");
+    }
+    return 0;
+}

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The benchmark command (ninja -C build bench).
+
+Runs every call path against its baselines, each in the same guest or
+process in this one run, prints a table, writes it to OUT/results.md and
+draws OUT/latency.png with gnuplot. Every figure is a median over REPS
+repetitions with min and max; ratios divide medians taken in one guest.
+Settings come from the environment meson sets (tests/meson.build).
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+E = os.environ
+OUT = E['BENCH_OUT']
+LAUNCHER = E['BACKDOOR_LAUNCHER']
+LIB = E['BENCH_CALLBACKS']
+REPS = int(E.get('BENCH_REPS', '5'))
+N = int(E.get('BENCH_N', '20000'))
+USER_ARCHES = [a for a in E.get('BENCH_USER_ARCHES', 'x86_64 aarch64').split()
+               if a]
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'guest'))
+
+
+def run(cmd, env=None, timeout=600):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       env=dict(E, **(env or {})))
+    if p.returncode != 0:
+        raise RuntimeError('%s failed (%d): %s' % (' '.join(cmd),
+                                                  p.returncode,
+                                                  p.stderr.strip()[-2000:]))
+    return p.stdout
+
+
+def parse(out):
+    """BENCH lines -> {name: (median, min, max)}, THREADS lines -> list."""
+    bench, threads = {}, []
+    for line in out.splitlines():
+        f = line.split()
+        if f[:1] == ['BENCH']:
+            bench[f[1]] = tuple(float(x) for x in f[2:5])
+        elif f[:1] == ['THREADS']:
+            threads.append((int(f[1]), float(f[2]), int(f[3]), int(f[4])))
+    return bench, threads
+
+
+class Table:
+    def __init__(self):
+        self.rows = []        # (group, path, (med, min, max), base, ratio)
+        self.targets = []     # (what, ratio, op, limit, met)
+        self.threads = []     # (where, threads, calls/s, lost, wrong)
+        self.skipped = []     # (what, why)
+
+    def add(self, group, results, name, baseline=None, ratio=None):
+        r = results[name]
+        if baseline and ratio is None:
+            ratio = r[0] / results[baseline][0]
+        self.rows.append((group, name, r, baseline, ratio))
+        return ratio
+
+    def target(self, what, ratio, op, limit):
+        met = ratio is not None and (ratio <= limit if op == '<=' else
+                                     ratio >= limit)
+        self.targets.append((what, ratio, op, limit, met))
+
+    def markdown(self):
+        out = ['# qemu-backdoor benchmark', '',
+               'Median of %d repetitions (min, max) in ns per operation; '
+               'ratio = median / median of the baseline taken in the same '
+               'guest or process in this run.' % REPS, '',
+               '| where | path | median ns | min | max | baseline | ratio |',
+               '|---|---|---:|---:|---:|---|---:|']
+        for group, name, (med, mn, mx), base, ratio in self.rows:
+            out.append('| %s | %s | %.1f | %.1f | %.1f | %s | %s |' % (
+                group, name, med, mn, mx, base or '', '%.3f' % ratio
+                if ratio is not None else ''))
+        if self.threads:
+            out += ['', '| where | threads | calls/s | lost calls | '
+                    'wrong results |', '|---|---:|---:|---:|---:|']
+            for where, t, cps, lost, wrong in self.threads:
+                out.append('| %s | %d | %.0f | %d | %d |' % (
+                    where, t, cps, lost, wrong))
+        out += ['', '| target | ratio | limit | met |', '|---|---:|---|---|']
+        for what, ratio, op, limit, met in self.targets:
+            out.append('| %s | %s | %s %.2f | %s |' % (
+                what, '%.3f' % ratio if ratio is not None else 'n/a', op,
+                limit, 'yes' if met else 'NO'))
+        for what, why in self.skipped:
+            out.append('')
+            out.append('Skipped: %s: %s' % (what, why))
+        return '\n'.join(out) + '\n'
+
+
+def host_sigsegv(reps):
+    out = run([E['BENCH_HOST_SIGSEGV'], str(N), str(reps)])
+    m = re.search(r'median=([\d.]+) min=([\d.]+) max=([\d.]+)', out)
+    return tuple(float(x) for x in m.groups())
+
+
+def stats(values):
+    v = sorted(values)
+    return (v[len(v) // 2], v[0], v[-1])
+
+
+def user_mode(table, arch):
+    guest = E.get('BENCH_GUEST_' + arch.upper())
+    qemu = shutil.which('qemu-' + arch)
+    if not guest or not qemu:
+        table.skipped.append(('user mode ' + arch, 'no cross compiler or '
+                              'no qemu-' + arch))
+        return
+    env = {'QEMU_BACKDOOR_LIB': LIB}
+    res, _ = parse(run([LAUNCHER, qemu, guest, 'user', str(N), str(REPS)],
+                       env))
+    where = 'qemu-' + arch
+    table.add(where, res, 'plain-store')
+    table.add(where, res, 'getppid')
+    fast = table.add(where, res, 'backdoor-call', 'getppid')
+    table.target('%s: library call / getppid' % where, fast, '<=', 2.0)
+    # The host baseline cannot run inside the guest's process: pair each
+    # repetition of the trapped store with a host SIGSEGV run right before
+    # it, and take the median of the per-pair ratios.
+    host, raw, ratios = [], [], []
+    for _ in range(REPS):
+        h = host_sigsegv(1)[0]
+        g, _ = parse(run([LAUNCHER, qemu, guest, 'user-raw', str(N), '1'],
+                         env))
+        host.append(h)
+        raw.append(g['backdoor-raw-store'][0])
+        ratios.append(raw[-1] / h)
+    res = {'host-sigsegv': stats(host), 'backdoor-raw-store': stats(raw)}
+    table.add(where, res, 'host-sigsegv')
+    table.add(where, res, 'backdoor-raw-store', 'host-sigsegv',
+              ratio=stats(ratios)[0])
+    table.target('%s: raw-store call / host SIGSEGV (paired)' % where,
+                 stats(ratios)[0], '<=', 1.10)
+    for t in (1, 2, 4):
+        _, th = parse(run([LAUNCHER, qemu, guest, 'threads', str(t),
+                           str(N * 2)], env))
+        for nt, cps, lost, wrong in th:
+            table.threads.append((where, nt, cps, lost, wrong))
+            table.target('%s: %d threads, lost + wrong calls' % (where, nt),
+                         float(lost + wrong), '<=', 0)
+
+
+BENCH_INIT = """#!/bin/sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+echo "@@ init"
+/bin/bench-guest system %d %d
+echo "@@ exit $?"
+poweroff -f
+"""
+
+
+def system_mode(table, accel, kernel):
+    import guestvm                      # tests/guest: boots the real guest
+    where = 'VM ' + accel
+    if accel == 'kvm' and not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        table.skipped.append((where, 'no usable /dev/kvm'))
+        return
+    work = tempfile.mkdtemp(prefix='backdoor-bench-')
+    init = os.path.join(work, 'init')
+    with open(init, 'w') as f:
+        f.write(BENCH_INIT % (N, REPS))
+    initrd = os.path.join(work, 'initramfs.cpio')
+    guestvm.make_initramfs(initrd, init,
+                           {'bench-guest': E['BENCH_GUEST_X86_64']},
+                           E.get('BUSYBOX', '/bin/busybox'))
+    argv = [LAUNCHER, E['QEMU_SYSTEM'], '-M', 'q35,vmport=on',
+            '-accel', accel, '-smp', '1', '-m', '256M', '-nodefaults',
+            '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
+            '-no-reboot', '-kernel', kernel, '-initrd', initrd,
+            '-append', 'console=ttyS0 quiet panic=-1',
+            '-device', 'backdoor,callbacks=' + LIB.replace(',', ',,'),
+            '-device', 'edu']
+    boot = guestvm.Boot(argv, os.path.join(work, 'console.log'), 600,
+                        guestvm.kvm_unusable if accel == 'kvm' else None)
+    shutil.rmtree(work, ignore_errors=True)
+    if boot.gave_up:
+        table.skipped.append((where, boot.gave_up))
+        return
+    if '@@ exit 0' not in boot.stdout:
+        raise RuntimeError('%s: the guest benchmark failed:\n%s' % (
+            where, '\n'.join(boot.stdout[-15:] + boot.stderr[-5:])))
+    res, _ = parse('\n'.join(boot.stdout))
+    for name in ('plain-store', 'getppid', 'vmport-getversion', 'edu-read'):
+        table.add(where, res, name)
+    call = table.add(where, res, 'backdoor-call', 'edu-read')
+    table.add(where, res, 'backdoor-cmd-write', 'edu-read')
+    raw = table.add(where, res, 'backdoor-call-raw', 'edu-read')
+    table.add(where, res, 'function-call')
+    table.add(where, res, 'atomic-cas-xchg')
+    table.add(where, res, 'memcpy-ram-1MiB')
+    copy = table.add(where, res, 'memcpy-data-1MiB', 'memcpy-ram-1MiB')
+    limit = 1.10 if accel == 'tcg' else 1.05
+    table.target('%s: one-exit call / edu MMIO read' % where, raw, '<=',
+                 limit)
+    table.target('%s: library call / edu MMIO read' % where, call, '<=',
+                 limit)
+    table.target('%s: data channel / RAM memcpy bandwidth' % where,
+                 1 / copy, '>=', 0.90)
+
+
+def plot(table):
+    gnuplot = shutil.which('gnuplot')
+    if not gnuplot:
+        print('bench: gnuplot is missing (apt-get install gnuplot-nox); '
+              'no plot', file=sys.stderr)
+        return
+    data = os.path.join(OUT, 'latency.dat')
+    with open(data, 'w') as f:
+        for i, (group, name, (med, mn, mx), _, _) in enumerate(table.rows):
+            if name.startswith('memcpy'):
+                continue
+            f.write('%d "%s\\n%s" %f %f %f\n' % (i, group, name, med, mn, mx))
+    script = '''
+set terminal pngcairo size 1400,700 font ",9"
+set output "%s"
+set title "qemu-backdoor: latency per operation (median, min-max), log scale"
+set ylabel "ns per operation"
+set logscale y
+set style fill solid 0.6
+set boxwidth 0.6
+set xtics rotate by -45 noenhanced
+set grid ytics
+unset key
+plot "%s" using 1:3:xtic(2) with boxes lc rgb "#4472c4", \\
+     "" using 1:3:4:5 with yerrorbars lc rgb "black" pt 0
+''' % (os.path.join(OUT, 'latency.png'), data)
+    subprocess.run([gnuplot], input=script, text=True, check=True)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    table = Table()
+    for arch in USER_ARCHES:
+        user_mode(table, arch)
+    import guestvm
+    kernel, err = guestvm.fetch_kernel(E['FETCH_KERNEL'])
+    if not kernel:
+        raise RuntimeError('no guest kernel: ' + err.strip())
+    for accel in ('tcg', 'kvm'):
+        system_mode(table, accel, kernel)
+    text = table.markdown()
+    with open(os.path.join(OUT, 'results.md'), 'w') as f:
+        f.write(text)
+    print(text)
+    plot(table)
+    print('written: %s, %s' % (os.path.join(OUT, 'results.md'),
+                               os.path.join(OUT, 'latency.png')))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
