@@ -19,6 +19,7 @@ packages="
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-s390x-linux-gnu libc6-dev-s390x-cross
     busybox-static cpio
+    gnuplot-nox
 "
 
 export DEBIAN_FRONTEND=noninteractive

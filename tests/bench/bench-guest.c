@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The benchmark's guest program. Every figure is a median over REPS
- * repetitions of N operations, with min and max, in nanoseconds per
- * operation, printed as
+ * The benchmark's guest program. It runs its whole list of measurements
+ * REPS times, each time timing N operations of every path and baseline,
+ * and prints each timing in nanoseconds per operation as
  *
- *   BENCH <name> <median> <min> <max>
+ *   SAMPLE <name> <ns>
  *
- * and taken in this one process, so the benchmark driver can divide each
- * by its baseline from the same run.
+ * all in this one process, so the benchmark driver can divide each path
+ * by its baseline of the same repetition and take medians.
  *
  *   bench-guest system N REPS   in a VM: backdoor device, edu, vmport
  *   bench-guest user N REPS     under qemu-<arch> with the user-mode helper
@@ -47,39 +47,21 @@ static double now_ns(void)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static void report(const char *name, double *t)
-{
-    qsort(t, reps, sizeof(*t), cmp_double);
-    printf("BENCH %s %.2f %.2f %.2f\n", name, t[reps / 2], t[0],
-           t[reps - 1]);
-    fflush(stdout);
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench-guest: %s\n", what);
     exit(1);
 }
 
-/* Time @n runs of @body, @reps times; report ns per run. */
+/* Time @n runs of @body once; print ns per run. */
 #define MEASURE(name, n, body)                                  \
     do {                                                        \
-        double t_[64];                                          \
-        for (int r_ = 0; r_ < reps; r_++) {                     \
-            double t0_ = now_ns();                              \
-            for (long i = 0; i < (n); i++) {                    \
-                body;                                           \
-            }                                                   \
-            t_[r_] = (now_ns() - t0_) / (n);                    \
+        double t0_ = now_ns();                                  \
+        for (long i = 0; i < (n); i++) {                        \
+            body;                                               \
         }                                                       \
-        report(name, t_);                                       \
+        printf("SAMPLE %s %.2f\n", name, (now_ns() - t0_) / (n)); \
+        fflush(stdout);                                         \
     } while (0)
 
 static volatile uint64_t sink[8];
@@ -180,6 +162,13 @@ static uint32_t vmport_getversion(void)
     return ebx;
 }
 
+static void system_round(volatile uint32_t *edu_regs, volatile uint64_t *ctrl,
+                         volatile uint64_t *word, void *data, char *ram,
+                         char *src);
+
+/* 1 MiB less the call word, into the data channel and into RAM alike. */
+#define COPY_SIZE (MiB - BACKDOOR_CALL_WORD_SIZE)
+
 static void system_bench(void)
 {
     char *edu = find_pci(0x1234, 0x11e8);
@@ -188,8 +177,6 @@ static void system_bench(void)
     volatile uint64_t *ctrl, *word;
     char *ram, *src;
     void *data;
-    uint32_t acc = 0;
-    uint64_t bad = 0;
 
     if (!edu || !(edu = strdup(edu)) || !bd) {
         die("the VM needs -device edu and -device backdoor");
@@ -200,6 +187,31 @@ static void system_bench(void)
     if (iopl(3) != 0 || vmport_getversion() != 0x564d5868) {
         die("no vmport (-machine vmport=on) or no iopl");
     }
+    data = qemu_backdoor_data();
+    word = (volatile uint64_t *)((char *)data +
+                                 ctrl[BACKDOOR_REG_DATA_SIZE / 8] -
+                                 BACKDOOR_CALL_WORD_SIZE);
+    ram = malloc(MiB);
+    src = malloc(MiB);
+    if (!ram || !src) {
+        die("out of memory");
+    }
+    memset(src, 0x5a, MiB);
+    memset(ram, 0, MiB);
+    /* Both destinations written once before timing: no first-touch cost. */
+    memcpy(data, src, COPY_SIZE);
+
+    for (int r = 0; r < reps; r++) {
+        system_round(edu_regs, ctrl, word, data, ram, src);
+    }
+}
+
+static void system_round(volatile uint32_t *edu_regs, volatile uint64_t *ctrl,
+                         volatile uint64_t *word, void *data, char *ram,
+                         char *src)
+{
+    uint32_t acc = 0;
+    uint64_t bad = 0;
 
     common_baselines();
     MEASURE("edu-read", n_ops, acc += edu_regs[0]);
@@ -211,10 +223,6 @@ static void system_bench(void)
 
     /* The one-exit call without the library (no lock): what the device
      * costs on its own. */
-    data = qemu_backdoor_data();
-    word = (volatile uint64_t *)((char *)data +
-                                 ctrl[BACKDOOR_REG_DATA_SIZE / 8] -
-                                 BACKDOOR_CALL_WORD_SIZE);
     MEASURE("backdoor-call-raw", n_ops,
             (*word = i, bad |= ctrl[BACKDOOR_REG_CALL / 8] != (uint64_t)i + 1));
     if (bad) {
@@ -225,19 +233,8 @@ static void system_bench(void)
     MEASURE("atomic-cas-xchg", n_ops,
             (__sync_bool_compare_and_swap(&sink[0], sink[0], i),
              __atomic_exchange_n(&sink[1], i, __ATOMIC_RELEASE)));
-
-    ram = malloc(MiB);
-    src = malloc(MiB);
-    if (!ram || !src) {
-        die("out of memory");
-    }
-    memset(src, 0x5a, MiB);
-    memset(ram, 0, MiB);
-    /* Both destinations written once before timing: no first-touch cost. */
-    memcpy(data, src, MiB - BACKDOOR_CALL_WORD_SIZE);
-    MEASURE("memcpy-ram-1MiB", 20, memcpy(ram, src, MiB));
-    MEASURE("memcpy-data-1MiB", 20,
-            memcpy(data, src, MiB - BACKDOOR_CALL_WORD_SIZE));
+    MEASURE("memcpy-ram-1MiB", 20, memcpy(ram, src, COPY_SIZE));
+    MEASURE("memcpy-data-1MiB", 20, memcpy(data, src, COPY_SIZE));
 }
 #else
 static void system_bench(void)
@@ -278,11 +275,13 @@ static void user_bench(bool raw_only)
 {
     volatile uint64_t *ctrl = user_map_ctrl();
 
-    if (!raw_only) {
-        common_baselines();
-        call_bench();
+    for (int r = 0; r < reps; r++) {
+        if (!raw_only) {
+            common_baselines();
+            call_bench();
+        }
+        raw_store_bench(ctrl);
     }
-    raw_store_bench(ctrl);
 }
 
 typedef struct ThreadArg {

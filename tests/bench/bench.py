@@ -39,15 +39,20 @@ def run(cmd, env=None, timeout=600):
 
 
 def parse(out):
-    """BENCH lines -> {name: (median, min, max)}, THREADS lines -> list."""
-    bench, threads = {}, []
+    """SAMPLE lines -> {name: [ns per repetition]}, THREADS lines -> list."""
+    samples, threads = {}, []
     for line in out.splitlines():
         f = line.split()
-        if f[:1] == ['BENCH']:
-            bench[f[1]] = tuple(float(x) for x in f[2:5])
+        if f[:1] == ['SAMPLE']:
+            samples.setdefault(f[1], []).append(float(f[2]))
         elif f[:1] == ['THREADS']:
             threads.append((int(f[1]), float(f[2]), int(f[3]), int(f[4])))
-    return bench, threads
+    return samples, threads
+
+
+def stats(values):
+    v = sorted(values)
+    return (v[len(v) // 2], v[0], v[-1])
 
 
 class Table:
@@ -57,11 +62,15 @@ class Table:
         self.threads = []     # (where, threads, calls/s, lost, wrong)
         self.skipped = []     # (what, why)
 
-    def add(self, group, results, name, baseline=None, ratio=None):
-        r = results[name]
-        if baseline and ratio is None:
-            ratio = r[0] / results[baseline][0]
-        self.rows.append((group, name, r, baseline, ratio))
+    def add(self, group, samples, name, baseline=None):
+        """A row: median, min, max of @name's samples, and the median of
+        its per-repetition ratios to @baseline's samples."""
+        ratio = None
+        if baseline:
+            ratio = stats([x / b for x, b in zip(samples[name],
+                                                  samples[baseline])])[0]
+        self.rows.append((group, name, stats(samples[name]), baseline,
+                          ratio))
         return ratio
 
     def target(self, what, ratio, op, limit):
@@ -71,9 +80,11 @@ class Table:
 
     def markdown(self):
         out = ['# qemu-backdoor benchmark', '',
-               'Median of %d repetitions (min, max) in ns per operation; '
-               'ratio = median / median of the baseline taken in the same '
-               'guest or process in this run.' % REPS, '',
+               'Median of %d repetitions (min, max) in ns per operation. '
+               'Ratio: the median over the repetitions of path / baseline, '
+               'both timed in the same repetition of the same guest or '
+               'process (the host SIGSEGV baseline: in the host run right '
+               'before each guest run).' % REPS, '',
                '| where | path | median ns | min | max | baseline | ratio |',
                '|---|---|---:|---:|---:|---|---:|']
         for group, name, (med, mn, mx), base, ratio in self.rows:
@@ -97,15 +108,9 @@ class Table:
         return '\n'.join(out) + '\n'
 
 
-def host_sigsegv(reps):
-    out = run([E['BENCH_HOST_SIGSEGV'], str(N), str(reps)])
-    m = re.search(r'median=([\d.]+) min=([\d.]+) max=([\d.]+)', out)
-    return tuple(float(x) for x in m.groups())
-
-
-def stats(values):
-    v = sorted(values)
-    return (v[len(v) // 2], v[0], v[-1])
+def host_sigsegv():
+    out = run([E['BENCH_HOST_SIGSEGV'], str(N), '1'])
+    return float(re.search(r'median=([\d.]+)', out).group(1))
 
 
 def user_mode(table, arch):
@@ -126,20 +131,16 @@ def user_mode(table, arch):
     # The host baseline cannot run inside the guest's process: pair each
     # repetition of the trapped store with a host SIGSEGV run right before
     # it, and take the median of the per-pair ratios.
-    host, raw, ratios = [], [], []
+    pairs = {'host-sigsegv': [], 'backdoor-raw-store': []}
     for _ in range(REPS):
-        h = host_sigsegv(1)[0]
+        pairs['host-sigsegv'].append(host_sigsegv())
         g, _ = parse(run([LAUNCHER, qemu, guest, 'user-raw', str(N), '1'],
                          env))
-        host.append(h)
-        raw.append(g['backdoor-raw-store'][0])
-        ratios.append(raw[-1] / h)
-    res = {'host-sigsegv': stats(host), 'backdoor-raw-store': stats(raw)}
-    table.add(where, res, 'host-sigsegv')
-    table.add(where, res, 'backdoor-raw-store', 'host-sigsegv',
-              ratio=stats(ratios)[0])
-    table.target('%s: raw-store call / host SIGSEGV (paired)' % where,
-                 stats(ratios)[0], '<=', 1.10)
+        pairs['backdoor-raw-store'] += g['backdoor-raw-store']
+    table.add(where, pairs, 'host-sigsegv')
+    raw = table.add(where, pairs, 'backdoor-raw-store', 'host-sigsegv')
+    table.target('%s: raw-store call / host SIGSEGV' % where, raw, '<=',
+                 1.10)
     for t in (1, 2, 4):
         _, th = parse(run([LAUNCHER, qemu, guest, 'threads', str(t),
                            str(N * 2)], env))
@@ -222,7 +223,7 @@ def plot(table):
                 continue
             f.write('%d "%s\\n%s" %f %f %f\n' % (i, group, name, med, mn, mx))
     script = '''
-set terminal pngcairo size 1400,700 font ",9"
+set terminal pngcairo size 1400,700 font ",9" noenhanced
 set output "%s"
 set title "qemu-backdoor: latency per operation (median, min-max), log scale"
 set ylabel "ns per operation"
