@@ -30,6 +30,8 @@ static struct {
     char *base;
     char *ctrl_path;
     char *data_path;
+    const char *made[2];        /* the channel files made so far */
+    int n_made;
     char *tmpdir;           /* made for a default base; removed at exit */
     dev_t ctrl_dev;
     ino_t ctrl_ino;
@@ -198,9 +200,8 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    if (bd.ctrl_path) {
-        unlink(bd.ctrl_path);
-        unlink(bd.data_path);
+    while (bd.n_made) {
+        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
     }
     if (bd.tmpdir) {
         rmdir(bd.tmpdir);
@@ -284,6 +285,32 @@ static void hide_preload(void)
     g_string_free(keep, TRUE);
 }
 
+/*
+ * A base path the user gives may be in a shared directory such as /tmp:
+ * follow no symlink and take over no file of another user, whose owner
+ * could then read or change what the guest and the callbacks exchange.
+ */
+static int open_channel_file(const char *path)
+{
+    struct stat st;
+    int fd;
+
+    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        die("cannot create %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 077)) {
+        die("%s exists and is not a private file of this user: remove it "
+            "or choose another QEMU_BACKDOOR_PATH", path);
+    }
+    bd.made[bd.n_made++] = path;
+    if (ftruncate(fd, 0)) {
+        die("cannot truncate %s: %s", path, strerror(errno));
+    }
+    return fd;
+}
+
 static void make_files(const char *base)
 {
     uint8_t id[4];
@@ -306,10 +333,7 @@ static void make_files(const char *base)
     bd.ctrl_path = g_strdup_printf("%s.ctrl", bd.base);
     bd.data_path = g_strdup_printf("%s.data", bd.base);
 
-    fd = open(bd.ctrl_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        die("cannot create %s: %s", bd.ctrl_path, strerror(errno));
-    }
+    fd = open_channel_file(bd.ctrl_path);
     qemu_backdoor_st32(backdoor_user_big_endian, id, BACKDOOR_ID);
     if (pwrite(fd, id, sizeof(id), 0) != sizeof(id) ||
         ftruncate(fd, BACKDOOR_USER_CTRL_SIZE) || fstat(fd, &st)) {
@@ -319,8 +343,8 @@ static void make_files(const char *base)
     bd.ctrl_ino = st.st_ino;
     close(fd);
 
-    fd = open(bd.data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || ftruncate(fd, bd.data_size)) {
+    fd = open_channel_file(bd.data_path);
+    if (ftruncate(fd, bd.data_size)) {
         die("cannot create %s: %s", bd.data_path, strerror(errno));
     }
     bd.data = mmap(NULL, bd.data_size, PROT_READ | PROT_WRITE, MAP_SHARED,

@@ -269,6 +269,28 @@ def config_tests(tmp):
                       'QEMU_BACKDOOR_DATA_SIZE': '3000'},
         r"QEMU_BACKDOOR_DATA_SIZE '3000'")
 
+    # A base in a shared directory: no symlink followed, no file of
+    # another user (or open to others) taken over
+    shared = os.path.join(tmp, 'shared-base')
+    victim = os.path.join(tmp, 'victim')
+    with open(victim, 'w') as f:
+        f.write('precious\n')
+    os.symlink(victim, shared + '.ctrl')
+    bad('symlinked-channel-file', {'QEMU_BACKDOOR_LIB': CALLBACKS,
+                                   'QEMU_BACKDOOR_PATH': shared},
+        r'cannot create .*shared-base\.ctrl: Too many levels of symbolic')
+    with open(victim) as f:
+        tap(f.read() == 'precious\n', '/user/config/symlink-target-intact')
+    os.unlink(shared + '.ctrl')
+    with open(shared + '.ctrl', 'w') as f:
+        pass
+    os.chmod(shared + '.ctrl', 0o666)
+    bad('foreign-channel-file', {'QEMU_BACKDOOR_LIB': CALLBACKS,
+                                 'QEMU_BACKDOOR_PATH': shared},
+        r'shared-base\.ctrl exists and is not a private file of this user')
+    tap(os.path.exists(shared + '.ctrl'), '/user/config/foreign-file-kept')
+    os.unlink(shared + '.ctrl')
+
     # The raw form, through wrappers that must not be affected
     log = os.path.join(tmp, 'raw.log')
     p = run(['env', 'timeout', '120', qemu, guest, 'calls'],
