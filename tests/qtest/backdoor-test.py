@@ -320,6 +320,34 @@ def test_two_devices():
     check(any('size=8192' in l and 'id=bd1' in l for l in inits), inits)
 
 
+@tap.test('/backdoor/hotplug/add-call-remove')
+def test_hotplug():
+    # i440fx: its ACPI PCI hotplug lets qtest do the guest's eject.
+    log = os.path.join(workdir, 'hotplug.log')
+    with Qemu(QEMU, [], launcher=LAUNCHER, machine='pc') as q:
+        check_eq(q.find_pci(VENDOR, DEVICE), [], 'no device before')
+        q.qmp_cmd('device_add', driver='backdoor', id='bd0', addr='4',
+                  callbacks=LIB, **{'callbacks-args': 'log=' + log})
+        devfn = setup_bars(q)
+        check_eq(devfn, 4 << 3, 'hot-plugged at slot 4')
+        q.write(BAR2, 8, 1)
+        check_eq(call(q, 2), 7, 'call on the hot-plugged device')
+        q.qmp_cmd('device_del', id='bd0')
+        q.outl(0xae08, 1 << 4)          # ACPI PCI hotplug: eject slot 4
+        q.qmp_event('DEVICE_DELETED')
+        check_eq(q.find_pci(VENDOR, DEVICE), [], 'no device after')
+        lines = read_log(log)
+        check_eq(lines[-1], 'exit calls=1', 'exit ran at unplug')
+        try:
+            q.qmp_cmd('device_add', driver='backdoor', id='bd1',
+                      callbacks='/nonexistent.so')
+            raise AssertionError('device_add of a bad library succeeded')
+        except QemuError as e:
+            check("cannot load callbacks '/nonexistent.so'" in str(e), e)
+        check(q.alive(), 'QEMU alive after a refused hot-plug')
+    check_eq(len(read_log(log)), 3, 'init, call, exit: exit ran once')
+
+
 @tap.test('/backdoor/launcher/device-help')
 def test_help():
     rc, out, _ = run_qemu([LAUNCHER, QEMU, '-device', 'help'])

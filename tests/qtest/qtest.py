@@ -54,6 +54,7 @@ class Qemu:
             qmp_l.close()
         self.qtest_buf = b''
         self.qmp_buf = b''
+        self.events = []
         self._qmp_recv()                      # greeting
         self.qmp_cmd('qmp_capabilities')
 
@@ -147,6 +148,17 @@ class Qemu:
             msg = json.loads(self._recv_line(self.qmp, 'qmp_buf'))
             if 'event' not in msg:
                 return msg
+            self.events.append(msg)
+
+    def qmp_event(self, name):
+        """Wait for the QMP event @name (seen before or arriving)."""
+        while True:
+            for e in self.events:
+                if e['event'] == name:
+                    self.events.remove(e)
+                    return e
+            self.events.append(json.loads(self._recv_line(self.qmp,
+                                                          'qmp_buf')))
 
     def qmp_cmd(self, cmd, **args):
         self.qmp.sendall(json.dumps({'execute': cmd,
