@@ -18,6 +18,7 @@ packages="
     libcapstone-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-s390x-linux-gnu libc6-dev-s390x-cross
+    gcc-i686-linux-gnu libc6-dev-i386-cross
     busybox-static cpio
     gnuplot-nox
 "
