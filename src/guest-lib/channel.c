@@ -203,8 +203,8 @@ static inline uint64_t channel_call(qemu_backdoor_channel *ch, uint64_t cmd)
     uint64_t result;
 
     backdoor_lock(&ch->lock);
-    result = ch->call_word ? backdoor_pci_call(ch, cmd) :
-             ch->transport->call(ch, cmd);
+    result = ch->transport->call ? ch->transport->call(ch, cmd) :
+             backdoor_pci_call(ch, cmd);
     backdoor_unlock(&ch->lock);
     return result;
 }

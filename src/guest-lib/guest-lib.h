@@ -85,7 +85,8 @@ struct qemu_backdoor_channel {
 /*
  * One per way of reaching the host. open fills @ch (name, id, data,
  * data_size and its own fields) or sets the error and returns -1, undoing
- * what it did; call runs under ch->lock.
+ * what it did; call runs under ch->lock, and is NULL for the PCI
+ * transport, whose call (backdoor_pci_call) is inline in the call path.
  */
 struct BackdoorTransport {
     qemu_backdoor_guest_mode mode;

@@ -30,12 +30,6 @@ static const char *sysfs_root(void)
     return root && *root ? root : "/sys/bus/pci/devices";
 }
 
-static uint32_t reg_read32(qemu_backdoor_channel *ch, unsigned offset)
-{
-    return le32toh(*(volatile uint32_t *)((volatile char *)ch->ctrl +
-                                          offset));
-}
-
 static void reg_write32(qemu_backdoor_channel *ch, unsigned offset,
                         uint32_t value)
 {
@@ -45,7 +39,8 @@ static void reg_write32(qemu_backdoor_channel *ch, unsigned offset,
 
 /*
  * 8-byte registers in one access where the guest has 8-byte loads; a
- * 32-bit guest gets the low half (the register map has no high halves).
+ * 32-bit guest gets the low half (only RESULT has a high-half register,
+ * and the sizes and offsets read here fit in 32 bits there).
  */
 static uint64_t reg_read64(qemu_backdoor_channel *ch, unsigned offset)
 {
@@ -53,7 +48,7 @@ static uint64_t reg_read64(qemu_backdoor_channel *ch, unsigned offset)
         return le64toh(*(volatile uint64_t *)((volatile char *)ch->ctrl +
                                               offset));
     }
-    return reg_read32(ch, offset);
+    return backdoor_ctrl_read32(ch, offset);
 }
 
 static int read_id_file(const char *dir, const char *name, unsigned *value)
@@ -245,15 +240,16 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
                        what, ch->ctrl_size);
         goto fail;
     }
-    ch->id = reg_read32(ch, BACKDOOR_REG_ID);
+    ch->id = backdoor_ctrl_read32(ch, BACKDOOR_REG_ID);
     if (ch->id == UINT32_MAX) {
         enable_device(dir);
-        ch->id = reg_read32(ch, BACKDOOR_REG_ID);
+        ch->id = backdoor_ctrl_read32(ch, BACKDOOR_REG_ID);
     }
     if (backdoor_check_id(ch->id, what) < 0) {
         goto fail;
     }
-    if (!(reg_read32(ch, BACKDOOR_REG_FEATURES) & BACKDOOR_FEATURE_CALL)) {
+    if (!(backdoor_ctrl_read32(ch, BACKDOOR_REG_FEATURES) &
+          BACKDOOR_FEATURE_CALL)) {
         backdoor_error(ENODEV, "%s has no CALL register", what);
         goto fail;
     }
@@ -286,15 +282,9 @@ fail:
     return -1;
 }
 
-/* One exit: the command goes to the call word (RAM), reading CALL runs it. */
-static uint64_t pci_call(qemu_backdoor_channel *ch, uint64_t cmd)
-{
-    return backdoor_pci_call(ch, cmd);
-}
-
 const BackdoorTransport backdoor_pci_transport = {
     .mode = QEMU_BACKDOOR_GUEST_SYSTEM,
     .open = pci_open,
-    .call = pci_call,
+    /* no .call: backdoor_pci_call() runs inline in the call path */
     .close = pci_close,
 };
