@@ -43,7 +43,8 @@ int backdoor_check_id(uint32_t id, const char *what)
     if (BACKDOOR_ID_GET_MAJOR(id) != QEMU_BACKDOOR_REGS_MAJOR) {
         return backdoor_error(EPROTO, "%s: register map version %u.%u, but "
                               "this library (%s) speaks %u.x",
-                              what, BACKDOOR_ID_GET_MAJOR(id), BACKDOOR_ID_GET_MINOR(id),
+                              what, BACKDOOR_ID_GET_MAJOR(id),
+                              BACKDOOR_ID_GET_MINOR(id),
                               qemu_backdoor_version(),
                               QEMU_BACKDOOR_REGS_MAJOR);
     }
