@@ -26,6 +26,7 @@ USER_ARCHES = [a for a in E.get('BENCH_USER_ARCHES', 'x86_64 aarch64').split()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'guest'))
+import guestvm  # noqa: E402  (tests/guest: boots the real guest)
 
 
 def run(cmd, env=None, timeout=600):
@@ -162,7 +163,6 @@ poweroff -f
 
 
 def system_mode(table, accel, kernel):
-    import guestvm                      # tests/guest: boots the real guest
     where = 'VM ' + accel
     if accel == 'kvm' and not os.access('/dev/kvm', os.R_OK | os.W_OK):
         table.skipped.append((where, 'no usable /dev/kvm'))
@@ -244,7 +244,6 @@ def main():
     table = Table()
     for arch in USER_ARCHES:
         user_mode(table, arch)
-    import guestvm
     kernel, err = guestvm.fetch_kernel(E['FETCH_KERNEL'])
     if not kernel:
         raise RuntimeError('no guest kernel: ' + err.strip())
