@@ -328,6 +328,17 @@ static void act_load(Seen *s)
     load(s->page);
 }
 
+/* Faults in QEMU's helpers rather than in translated code */
+static void act_atomic(Seen *s)
+{
+    __atomic_fetch_add((uint64_t *)(s->page + 0x20), 1, __ATOMIC_SEQ_CST);
+}
+
+static void act_memset(Seen *s)
+{
+    memset(s->page, 0, PAGE);
+}
+
 static void act_ill(Seen *s)
 {
     (void)s;
@@ -425,6 +436,10 @@ static const char *page_kind(const Scenario *sc)
 static const Scenario scenarios[] = {
     ONE("segv-ro-jump", SIGSEGV, false, prepare_ro, act_store, NULL),
     ONE("segv-ro-return", SIGSEGV, true, prepare_ro, act_store, repair_rw),
+    ONE("segv-ro-atomic-jump", SIGSEGV, false, prepare_ro, act_atomic,
+        NULL),
+    ONE("segv-ro-memset-return", SIGSEGV, true, prepare_ro, act_memset,
+        repair_rw),
     ONE("segv-none-jump", SIGSEGV, false, prepare_none, act_load, NULL),
     ONE("segv-none-return", SIGSEGV, true, prepare_none, act_load,
         repair_rw),
