@@ -330,7 +330,10 @@ static void act_load(Seen *s)
     load(s->page);
 }
 
-/* Faults in QEMU's helpers rather than in translated code */
+/*
+ * Other ways to fault: atomic read-modify-write and memset, which QEMU
+ * may run in its helpers (atomics, aarch64 DC ZVA) rather than inline.
+ */
 static void act_atomic(Seen *s)
 {
     __atomic_fetch_add((uint64_t *)(s->page + 0x20), 1, __ATOMIC_SEQ_CST);
