@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -103,6 +104,7 @@ typedef struct Scenario {
     void (*repair)(int sig, siginfo_t *info, ucontext_t *uc);
     bool threads;
     bool library_calls_only;    /* one qemu_backdoor() per iteration */
+    bool alarms;                /* SIGALRM every 200 us meanwhile */
 } Scenario;
 
 static __thread Seen *seen;
@@ -193,6 +195,20 @@ static void trapped_call(uint64_t cmd)
 }
 
 static const Scenario *scenario;
+static volatile unsigned alarms;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    alarms++;
+}
+
+static void set_alarms(long usec)
+{
+    struct itimerval it = { { 0, usec }, { 0, usec } };
+
+    setitimer(ITIMER_REAL, &it, NULL);
+}
 
 static void on_signal(int sig, siginfo_t *info, void *ctx)
 {
@@ -434,14 +450,19 @@ static const char *page_kind(const Scenario *sc)
 }
 
 #define ONE(name, sig, returns, prepare, act, repair) \
-    { name, sig, returns, prepare, act, repair, false, false }
+    { name, sig, returns, prepare, act, repair, false, false, false }
 #define THREADED(name, sig, returns, prepare, act, repair) \
-    { "threads-" name, sig, returns, prepare, act, repair, true, false }
+    { "threads-" name, sig, returns, prepare, act, repair, true, false, \
+      false }
+/* Asynchronous signals too: not in the report (their number varies) */
+#define ALARMS(name, sig, returns, prepare, act, repair, threads) \
+    { "alarms-" name, sig, returns, prepare, act, repair, threads, false, \
+      true }
 
 static const Scenario scenarios[] = {
     /* Issue #12's program: fault, siglongjmp, qemu_backdoor(), 100 times */
     { "segv-ro-jump-library-calls", SIGSEGV, false, prepare_ro, act_store,
-      NULL, false, true },
+      NULL, false, true, false },
     ONE("segv-ro-jump", SIGSEGV, false, prepare_ro, act_store, NULL),
     ONE("segv-ro-return", SIGSEGV, true, prepare_ro, act_store, repair_rw),
     ONE("segv-ro-atomic-jump", SIGSEGV, false, prepare_ro, act_atomic,
@@ -465,6 +486,12 @@ static const Scenario scenarios[] = {
     THREADED("segv-none-return", SIGSEGV, true, prepare_none, act_load,
              repair_rw),
     THREADED("ill-jump", SIGILL, false, prepare_nothing, act_ill, NULL),
+    ALARMS("segv-ro-jump", SIGSEGV, false, prepare_ro, act_store, NULL,
+           false),
+    ALARMS("ill-return", SIGILL, true, prepare_nothing, act_ill, repair_pc,
+           false),
+    ALARMS("threads-segv-none-return", SIGSEGV, true, prepare_none,
+           act_load, repair_rw, true),
 };
 
 static void open_backdoor(void)
@@ -530,11 +557,14 @@ int main(int argc, char **argv)
         }
     }
 
+    if (scenario->alarms) {
+        signal(SIGALRM, on_alarm);
+        set_alarms(200);
+    }
     if (!scenario->threads) {
         seen = &main_seen;
         setup_page(seen, page_kind(scenario));
         run_loop(scenario, seen);
-        print_events("main", seen);
     } else {
         pthread_t t[THREADS];
         static const char *names[THREADS] = { "t0", "t1", "t2", "t3" };
@@ -549,12 +579,22 @@ int main(int argc, char **argv)
             }
         }
         for (int i = 0; i < THREADS; i++) {
-            char who[16];
-
             pthread_join(t[i], NULL);
-            snprintf(who, sizeof(who), "thread %d", i);
-            print_events(who, &thread_seen[i]);
         }
+    }
+    if (scenario->alarms) {
+        set_alarms(0);
+        fprintf(stderr, "%u alarms\n", alarms);
+    }
+
+    if (!scenario->threads) {
+        print_events("main", &main_seen);
+    }
+    for (int i = 0; scenario->threads && i < THREADS; i++) {
+        char who[16];
+
+        snprintf(who, sizeof(who), "thread %d", i);
+        print_events(who, &thread_seen[i]);
     }
     if (calling) {
         fprintf(stderr, "calls made=%" PRIu64 " right=%" PRIu64 "\n",
