@@ -14,7 +14,8 @@
  * library (the pread fast path) and one through a mapping of BASE.ctrl
  * (trapped), and each handler makes one more; *-library-calls make only
  * the first. stderr gets "calls made=N right=M". With "nocall" nothing
- * touches the backdoor, so the stock QEMU runs it too.
+ * touches the backdoor, so the stock QEMU runs it too. alarms-* take
+ * SIGALRM meanwhile; their number (on stderr) varies and is not reported.
  *
  * Addresses are printed relative to the region they fall in, so that the
  * report does not depend on where QEMU places the guest's mappings.
