@@ -91,6 +91,8 @@ static int backdoor_user_vcpu_index(void)
     return thread_vcpu;
 }
 
+static uint64_t guest_error(void);
+
 uint64_t backdoor_user_call(uint64_t cmd)
 {
     qemu_backdoor_call call = {
@@ -102,7 +104,9 @@ uint64_t backdoor_user_call(uint64_t cmd)
         .mode = QEMU_BACKDOOR_MODE_USER,
     };
 
-    thread_result = backdoor_callbacks_call(bd.cb, &call);
+    /* After the owner's exit ran (an exec that then failed): no library */
+    thread_result = __atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE) ?
+                    guest_error() : backdoor_callbacks_call(bd.cb, &call);
     return thread_result;
 }
 
@@ -195,6 +199,11 @@ bool backdoor_user_is_ctrl_fd(int fd)
  * shares the channel and has a copy of the library, but leaves both to
  * its parent: a subshell must not close the channel of the shell.
  */
+bool backdoor_user_is_owner(void)
+{
+    return backdoor_user_active && getpid() == bd.owner;
+}
+
 void backdoor_user_cleanup(void)
 {
     if (!backdoor_user_active ||
@@ -694,4 +703,5 @@ static void backdoor_user_init(void)
     unsetenv("QEMU_BACKDOOR_DATA_SIZE");
     hide_environ_block();
     setenv("QEMU_BACKDOOR_PATH", bd.base, 1);
+    backdoor_user_request_exec_hook();
 }
