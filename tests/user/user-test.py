@@ -404,15 +404,37 @@ def lifecycle_tests(tmp):
         f.write('go\n')
     rest = owner.stdout.read()
     # The child is gone once its lock is free
-    dfd = os.open(os.path.dirname(base), os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(dfd, fcntl.LOCK_EX)
-    os.close(dfd)
+    if child_kept:
+        dfd = os.open(os.path.dirname(base), os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(dfd, fcntl.LOCK_EX)
+        os.close(dfd)
     p = sh('true')
     tap(bool(owned) and live_kept and child_kept and rest == 'child done\n'
         and p.returncode == 0 and not dirs(), '/user/lifecycle/sigkill-reaped',
         f'owner dir {owned!r}, kept while the owner ran: {live_kept}, '
         f'while its child ran: {child_kept}, child printed {rest!r}, '
         f'left: {dirs()}\n' + describe(p))
+
+    # A guest may close the descriptor that holds the lock: its owner is
+    # still alive and maps the data file, so the directory stays
+    owner = subprocess.Popen(
+        [LAUNCHER, 'qemu-x86_64', busybox, 'sh', '-c',
+         'd=$(dirname "$QEMU_BACKDOOR_PATH"); for f in /proc/$$/fd/*; do '
+         '[ "$(readlink $f)" = "$d" ] && eval "exec ${f##*/}>&-"; done; '
+         f'echo "$QEMU_BACKDOOR_PATH"; read x < {fifo}'],
+        env=env(), stdout=subprocess.PIPE, text=True)
+    base = owner.stdout.readline().strip()
+    owned = os.path.basename(os.path.dirname(base))
+    p = sh('true')
+    kept = dirs() == [owned]
+    with open(fifo, 'w') as f:
+        f.write('go\n')
+    owner.communicate()
+    tap(bool(owned) and kept and p.returncode == 0 and
+        owner.returncode == 0 and not dirs(),
+        '/user/lifecycle/unlocked-live-owner-kept',
+        f'owner dir {owned!r}, kept: {kept}, owner exit '
+        f'{owner.returncode}, left: {dirs()}\n' + describe(p))
 
     # Never reaped: a directory without an owner file (not the helper's),
     # and one of another user
