@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/prctl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <linux/prctl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -479,7 +479,14 @@ static void make_private_dir(void)
     if (dfd < 0 || flock(dfd, LOCK_SH)) {
         die("cannot lock %s: %s", templ, strerror(errno));
     }
-    /* dfd stays open: it holds the lock */
+    /*
+     * It stays open to hold the lock, moved out of the low numbers a guest
+     * expects its own open() to return.
+     */
+    fd = fcntl(dfd, F_DUPFD_CLOEXEC, 100);
+    if (fd >= 0) {
+        close(dfd);
+    }
     fd = open(bd.owner_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
               O_CLOEXEC, 0600);
     if (fd < 0) {
