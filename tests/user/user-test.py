@@ -9,6 +9,7 @@ user-test.py config    configuration errors, launcher and preload forms
 Guests come from GUEST_<ARCH> (raw protocol) and SEED_GUEST_<ARCH> (the
 seed's example against the guest library); empty means not built.
 """
+import fcntl
 import os
 import re
 import shutil
@@ -181,6 +182,29 @@ class Arch:
         tap(p.returncode == -signal.SIGSEGV and 'survived' not in p.stdout,
             self.name('disposition/read-only-control-store'), describe(p))
 
+    def test_lifecycle(self):
+        # A forked child shares the channel and leaves it to its parent
+        p = self.launch('fork')
+        log = self.read_log()
+        inits = [l for l in log if l.startswith('init ')]
+        exits = [l for l in log if l.startswith('exit ')]
+        tap(p.returncode == 0 and len(inits) == 1 and
+            exits == ['exit calls=2'] and log[-1] == exits[0],
+            self.name('lifecycle/fork'), describe(p) + '\n'.join(log))
+
+        # An exec of the owner: exit runs and the files are gone before
+        # the new program starts; a failed exec before it changed nothing
+        check = 'test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo present || ' \
+                'echo gone'
+        p = self.launch('exec', '/bin/sh', '-c', check)
+        log = self.read_log()
+        m = re.search(r' id=(\S+) ', log[0] if log else '')
+        exits = [l for l in log if l.startswith('exit ')]
+        tap(p.returncode == 0 and p.stdout == 'gone\n' and
+            exits == ['exit calls=2'] and log[-1] == exits[0] and
+            m and not os.path.exists(os.path.dirname(m.group(1))),
+            self.name('lifecycle/exec'), describe(p) + '\n'.join(log))
+
     def test_bench(self):
         p = self.launch('bench', log=False)
         tap(p.returncode == 0, self.name('bench-mode/every-call-counted'),
@@ -207,6 +231,7 @@ class Arch:
         for case in ('handlers', 'smc', 'signals', 'mappings', 'atomics'):
             self.guest_case(case)
         self.test_threads()
+        self.test_lifecycle()
         self.test_die()
         self.test_bench()
         self.test_seed(os.environ.get(f'SEED_GUEST_{self.arch.upper()}'))
@@ -300,12 +325,156 @@ def config_tests(tmp):
         '/user/preload/raw-through-wrappers', describe(p))
 
 
+def lifecycle_tests(tmp):
+    """Real programs: Debian's static x86_64 busybox under qemu-x86_64."""
+    busybox = shutil.which('busybox')
+    if not busybox or not shutil.which('qemu-x86_64'):
+        skip('/user/lifecycle', 'needs busybox (busybox-static) and '
+             'qemu-x86_64')
+        return
+    # A TMPDIR of its own: what is reaped there is this test's only
+    tmpdir = os.path.join(tmp, 'lifecycle')
+    os.mkdir(tmpdir, 0o700)
+    log = os.path.join(tmp, 'lifecycle.log')
+
+    def env(**extra):
+        return clean_env(QEMU_BACKDOOR_LIB=CALLBACKS, TMPDIR=tmpdir,
+                         QEMU_BACKDOOR_ARGS=f'log={log}', **extra)
+
+    def sh(script, **extra):
+        if os.path.exists(log):
+            os.unlink(log)
+        return run([LAUNCHER, 'qemu-x86_64', busybox, 'sh', '-c', script],
+                   env(**extra))
+
+    def events():
+        try:
+            with open(log) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        return ([l for l in lines if l.startswith('init ')],
+                [l for l in lines if l.startswith('exit ')], lines)
+
+    def dirs():
+        return sorted(d for d in os.listdir(tmpdir)
+                      if d.startswith('qemu-backdoor.'))
+
+    # (a) subshells, command substitutions and pipelines fork the shell
+    p = sh('test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo present; (exit 0); '
+           'echo $(echo sub) | cat; '
+           'test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo still || echo GONE')
+    inits, exits, lines = events()
+    tap(p.returncode == 0 and p.stdout == 'present\nsub\nstill\n' and
+        len(inits) == 1 and len(exits) == 1 and lines[-1] == exits[0] and
+        not dirs(), '/user/lifecycle/busybox-forks',
+        describe(p) + '\n'.join(lines))
+
+    # (b) the owner execs: exit runs and nothing is left; a failed exec
+    # (a PATH search) leaves the channel to the shell
+    p = sh('exec /bin/true')
+    inits, exits, lines = events()
+    tap(p.returncode == 0 and len(inits) == 1 and len(exits) == 1 and
+        not dirs(), '/user/lifecycle/busybox-exec',
+        describe(p) + '\n'.join(lines) + f'\nleft: {dirs()}')
+    p = sh('nonexistent-command; '
+           'test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo still; exec /bin/true')
+    inits, exits, lines = events()
+    tap(p.returncode == 0 and p.stdout == 'still\n' and len(inits) == 1 and
+        len(exits) == 1 and not dirs(), '/user/lifecycle/busybox-failed-exec',
+        describe(p) + '\n'.join(lines) + f'\nleft: {dirs()}')
+
+    # (c) SIGKILL leaves the directory; the next start reaps it, but never
+    # while its owner, or a forked child of it, still runs
+    fifo = os.path.join(tmp, 'fifo')
+    os.mkfifo(fifo)
+    owner = subprocess.Popen(
+        [LAUNCHER, 'qemu-x86_64', busybox, 'sh', '-c',
+         f'echo "$QEMU_BACKDOOR_PATH"; (read x < {fifo}; echo child done) & '
+         'wait'], env=env(), stdout=subprocess.PIPE, text=True)
+    base = owner.stdout.readline().strip()
+    owned = os.path.basename(os.path.dirname(base))
+    other = sh('true')
+    live_kept = dirs() == [owned] and other.returncode == 0
+    owner.kill()
+    owner.wait()
+    sh('true')
+    child_kept = dirs() == [owned]
+    with open(fifo, 'w') as f:
+        f.write('go\n')
+    rest = owner.stdout.read()
+    # The child is gone once its lock is free
+    if child_kept:
+        dfd = os.open(os.path.dirname(base), os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(dfd, fcntl.LOCK_EX)
+        os.close(dfd)
+    p = sh('true')
+    tap(bool(owned) and live_kept and child_kept and rest == 'child done\n'
+        and p.returncode == 0 and not dirs(), '/user/lifecycle/sigkill-reaped',
+        f'owner dir {owned!r}, kept while the owner ran: {live_kept}, '
+        f'while its child ran: {child_kept}, child printed {rest!r}, '
+        f'left: {dirs()}\n' + describe(p))
+
+    # A guest may close the descriptor that holds the lock: its owner is
+    # still alive and maps the data file, so the directory stays
+    owner = subprocess.Popen(
+        [LAUNCHER, 'qemu-x86_64', busybox, 'sh', '-c',
+         'd=$(dirname "$QEMU_BACKDOOR_PATH"); for f in /proc/$$/fd/*; do '
+         '[ "$(readlink $f)" = "$d" ] && eval "exec ${f##*/}>&-"; done; '
+         f'echo "$QEMU_BACKDOOR_PATH"; read x < {fifo}'],
+        env=env(), stdout=subprocess.PIPE, text=True)
+    base = owner.stdout.readline().strip()
+    owned = os.path.basename(os.path.dirname(base))
+    p = sh('true')
+    kept = dirs() == [owned]
+    with open(fifo, 'w') as f:
+        f.write('go\n')
+    owner.communicate()
+    tap(bool(owned) and kept and p.returncode == 0 and
+        owner.returncode == 0 and not dirs(),
+        '/user/lifecycle/unlocked-live-owner-kept',
+        f'owner dir {owned!r}, kept: {kept}, owner exit '
+        f'{owner.returncode}, left: {dirs()}\n' + describe(p))
+
+    # Never reaped: a directory without an owner file (not the helper's),
+    # and one of another user
+    foreign = [os.path.join(tmpdir, 'qemu-backdoor.' + x)
+               for x in ('NoOwnr', 'OtherU')]
+    for d in foreign:
+        os.mkdir(d, 0o700)
+    with open(os.path.join(foreign[1], 'owner'), 'w') as f:
+        f.write('999999999\n')
+    os.chown(foreign[1], 65534, 65534)
+    p = sh('true')
+    tap(p.returncode == 0 and all(os.path.isdir(d) for d in foreign),
+        '/user/lifecycle/foreign-dirs-kept', f'left: {dirs()}')
+
+    # The guest's /proc/self/environ: the helper's variables are gone,
+    # everything else is as given
+    # (not the last command: busybox would exec cat in place of the shell)
+    p = run(['qemu-x86_64', busybox, 'sh', '-c',
+             'cat /proc/$$/environ; true'],
+            clean_env(LD_PRELOAD=f'{HELPER}:{CALLBACKS}', TMPDIR=tmpdir,
+                      QEMU_BACKDOOR_LIB=CALLBACKS, QEMU_BACKDOOR_ARGS='x',
+                      QEMU_BACKDOOR_DATA_SIZE='64K', LIFECYCLE_MARK='kept'))
+    seen = p.stdout.split('\0')
+    while seen and seen[-1] == '':
+        seen.pop()
+    given = clean_env(LD_PRELOAD=CALLBACKS, TMPDIR=tmpdir,
+                      LIFECYCLE_MARK='kept')
+    tap(p.returncode == 0 and
+        sorted(seen) == sorted(f'{k}={v}' for k, v in given.items()),
+        '/user/lifecycle/proc-self-environ',
+        describe(p).replace('\0', '\n'))
+
+
 def main():
     what = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix='user-test-')
     try:
         if what == 'config':
             config_tests(tmp)
+            lifecycle_tests(tmp)
         else:
             guest = os.environ.get(f'GUEST_{what.upper()}')
             if not guest:
