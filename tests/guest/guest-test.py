@@ -335,8 +335,8 @@ def main():
              float(env.get('GUEST_TEST_TIMEOUT', '600')))
 
     if arch['debian']:
-        tap(True, prefix + '/kvm', skip='a %s guest on an x86_64 host' %
-            arch_name)
+        tap(True, prefix + '/kvm', skip='KVM runs only guests of the '
+            'host architecture (x86_64)')
     elif not os.access('/dev/kvm', os.R_OK | os.W_OK):
         tap(True, '/kvm', skip='no usable /dev/kvm')
     else:
