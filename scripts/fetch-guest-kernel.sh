@@ -84,12 +84,12 @@ deb [signed-by=$keyring] http://deb.debian.org/debian bookworm-updates main
 deb [signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
 SOURCES
     fi
-    # Lists are refreshed once a day at most; offline, old lists or the
-    # cached files are used.
-    if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*Packages*' \
-               -mtime -1 2>/dev/null)" ]; then
+    # Lists are refreshed once a day at most (also after a failed try);
+    # offline, old lists or the cached files are used.
+    if [ -z "$(find "$apt_dir/updated" -mtime -1 2>/dev/null)" ]; then
         apt_private update >"$apt_dir/update.log" 2>&1 ||
             echo "$prog: apt-get update of the private $arch lists failed (see $apt_dir/update.log)" >&2
+        touch "$apt_dir/updated"
     fi
     if [ "$what" = --busybox ]; then
         unpack busybox-static "busybox-$arch" busybox bin/busybox
