@@ -16,6 +16,7 @@ struct BackdoorCallbacks {
     GModule *module;
     qemu_backdoor_callbacks cb;
     SeedCallFn seed_call;       /* non-NULL for a seed-API library */
+    int *seed_big_endian;       /* its ldq_p() byte order, if it has one */
 };
 
 G_DEFINE_QUARK(backdoor-callbacks-error, backdoor_callbacks_error)
@@ -41,7 +42,8 @@ static gboolean load_seed(BackdoorCallbacks *bc, const char *path,
     }
     if (lookup(bc->module, "qemu_backdoor_compat_guest_big_endian",
                &big_endian)) {
-        *(int *)big_endian = info->guest_big_endian;
+        bc->seed_big_endian = big_endian;
+        *bc->seed_big_endian = info->guest_big_endian;
     }
     bc->seed_call = (SeedCallFn)call;
     ((SeedInitFn)init)(info->data_size);
@@ -136,6 +138,10 @@ uint64_t backdoor_callbacks_call(BackdoorCallbacks *bc,
                                  qemu_backdoor_call *call)
 {
     if (bc->seed_call) {
+        /* A ppc64 or arm guest can change its byte order after init */
+        if (bc->seed_big_endian) {
+            *bc->seed_big_endian = call->guest_big_endian;
+        }
         bc->seed_call(call->cmd, call->data);
         return 0;
     }
