@@ -189,6 +189,17 @@ void backdoor_user_cleanup(void)
     fflush(NULL);
 }
 
+/* Async-signal-safe: also run when a library's init crashes */
+static void remove_made_files(void)
+{
+    while (bd.n_made) {
+        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
+    }
+    if (bd.tmpdir) {
+        rmdir(bd.tmpdir);
+    }
+}
+
 static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
 
 static void die(const char *fmt, ...)
@@ -200,12 +211,7 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    while (bd.n_made) {
-        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
-    }
-    if (bd.tmpdir) {
-        rmdir(bd.tmpdir);
-    }
+    remove_made_files();
     _exit(1);
 }
 
@@ -418,6 +424,7 @@ static void backdoor_user_init(void)
     info.data = bd.data;
     info.data_size = bd.data_size;
     info.guest_big_endian = backdoor_user_big_endian;
+    backdoor_callbacks_set_fatal_cleanup(remove_made_files);
     bd.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!bd.cb) {
         die("%s", err->message);
@@ -429,5 +436,6 @@ static void backdoor_user_init(void)
     unsetenv("QEMU_BACKDOOR_LIB");
     unsetenv("QEMU_BACKDOOR_ARGS");
     unsetenv("QEMU_BACKDOOR_DATA_SIZE");
+    unsetenv("QEMU_BACKDOOR_CALLBACKS_DIR");
     setenv("QEMU_BACKDOOR_PATH", bd.base, 1);
 }
