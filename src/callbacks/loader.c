@@ -534,7 +534,15 @@ static gboolean open_and_init(BackdoorCallbacks *bc, const char *path,
 
     bc->module = g_module_open(path, G_MODULE_BIND_LOCAL);
     if (!bc->module) {
-        load_error(errp, path, "%s", g_module_error());
+        const char *why = g_module_error();
+
+        if (strstr(why, "cannot open shared object file")) {
+            /* The file itself was found and checked: one it needs was not */
+            load_error(errp, path, "%s; a library it needs is missing "
+                       "(see 'ldd %s')", why, path);
+        } else {
+            load_error(errp, path, "%s", why);
+        }
         return FALSE;
     }
     if (lookup(bc->module, "qemu_backdoor_callbacks_init", &init)) {

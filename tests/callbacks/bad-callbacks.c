@@ -2,12 +2,20 @@
 /*
  * Broken callback libraries, one per -D flag, for the error-path tests:
  * BAD_VERSION (built for a newer ABI), NO_VERSION, NO_INIT, NO_CALL, and
- * inits that CRASH, ABORT, EXIT (with status 0) or HANG.
+ * inits that CRASH, ABORT, EXIT (with status 0) or HANG, and one that
+ * NEEDS_ABSENT, a library missing at run time (ABSENT_STUB at link time).
  */
 #include <qemu-backdoor-callbacks.h>
 
 #include <stdlib.h>
 #include <unistd.h>
+
+#if defined(ABSENT_STUB)
+QEMU_BACKDOOR_EXPORT int bad_callbacks_absent(void)
+{
+    return 0;
+}
+#else
 
 #if defined(BAD_VERSION)
 QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version = 99;
@@ -18,6 +26,8 @@ QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version =
 
 #if defined(CRASH)
 int *volatile bad_callbacks_nowhere;
+#elif defined(NEEDS_ABSENT)
+int bad_callbacks_absent(void);
 #endif
 
 #if !defined(NO_INIT)
@@ -37,7 +47,10 @@ qemu_backdoor_callbacks_init(const qemu_backdoor_info *info,
     for (;;) {
         pause();
     }
+#elif defined(NEEDS_ABSENT)
+    return bad_callbacks_absent();
 #endif
     return 0;   /* and no call function: NO_CALL */
 }
 #endif
+#endif /* !ABSENT_STUB */

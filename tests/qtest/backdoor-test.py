@@ -310,6 +310,11 @@ BAD_CONFIGS += [
      r"library file \(.so\) in it" % re.escape(workdir)),
     ('not-elf', device_args(NOT_ELF),
      r"cannot load callbacks '.*libtext.so': it is not an ELF file"),
+    ('needs-missing-library',
+     device_args(os.environ['NEEDS_ABSENT_CALLBACKS']),
+     r"cannot load callbacks '.*libneeds-absent.so': libbackdoor-absent.so.0: "
+     r"cannot open shared object file: No such file or directory; a library "
+     r"it needs is missing \(see 'ldd .*libneeds-absent.so'\)"),
 ]
 
 for _name, _args, _pattern in BAD_CONFIGS:

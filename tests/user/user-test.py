@@ -269,7 +269,10 @@ def bad_library_tests(tmp, qemu, guest):
     for name, lib, what in (
             ('directory', tmp, r"it is a directory: give the path of the "
              r"library file \(\.so\) in it"),
-            ('not-elf', not_elf, r"it is not an ELF file")):
+            ('not-elf', not_elf, r"it is not an ELF file"),
+            ('needs-missing-library', os.environ['NEEDS_ABSENT_CALLBACKS'],
+             r"libbackdoor-absent\.so\.0: cannot open shared object file: "
+             r"No such file or directory; a library it needs is missing")):
         dies(name, lib, 1, r"^qemu-backdoor: cannot load callbacks '%s': %s"
              % (re.escape(lib), what))
     foreign = os.environ['FOREIGN_CALLBACKS']
