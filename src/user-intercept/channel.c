@@ -234,6 +234,17 @@ static void backdoor_user_prefork(void)
     }
 }
 
+/* Async-signal-safe: also run when a library's init crashes */
+static void remove_made_files(void)
+{
+    while (bd.n_made) {
+        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
+    }
+    if (bd.tmpdir) {
+        rmdir(bd.tmpdir);
+    }
+}
+
 static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
 
 static void die(const char *fmt, ...)
@@ -245,12 +256,7 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    while (bd.n_made) {
-        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
-    }
-    if (bd.tmpdir) {
-        rmdir(bd.tmpdir);
-    }
+    remove_made_files();
     _exit(1);
 }
 
@@ -344,7 +350,8 @@ static bool hidden_variable(const char *entry)
 {
     static const char *const hide[] = {
         "QEMU_BACKDOOR_LIB=", "QEMU_BACKDOOR_ARGS=",
-        "QEMU_BACKDOOR_DATA_SIZE=", "LD_PRELOAD=",
+        "QEMU_BACKDOOR_DATA_SIZE=", "QEMU_BACKDOOR_CALLBACKS_DIR=",
+        "LD_PRELOAD=",
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(hide); i++) {
@@ -696,6 +703,7 @@ static void backdoor_user_init(void)
     info.data = bd.data;
     info.data_size = bd.data_size;
     info.guest_big_endian = backdoor_user_big_endian;
+    backdoor_callbacks_set_fatal_cleanup(remove_made_files);
     bd.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!bd.cb) {
         die("%s", err->message);
@@ -708,6 +716,7 @@ static void backdoor_user_init(void)
     unsetenv("QEMU_BACKDOOR_LIB");
     unsetenv("QEMU_BACKDOOR_ARGS");
     unsetenv("QEMU_BACKDOOR_DATA_SIZE");
+    unsetenv("QEMU_BACKDOOR_CALLBACKS_DIR");
     hide_environ_block();
     setenv("QEMU_BACKDOOR_PATH", bd.base, 1);
     backdoor_user_request_exec_hook();

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
 HELPER = os.environ['USER_HELPER']
@@ -237,6 +238,173 @@ class Arch:
         self.test_seed(os.environ.get(f'SEED_GUEST_{self.arch.upper()}'))
 
 
+def others_can_read(path):
+    """Can a user with no relation to these files reach and read path?"""
+    path = os.path.abspath(path)
+    if not os.stat(path).st_mode & 0o004:
+        return False
+    while path != '/':
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & 0o001:
+            return False
+    return True
+
+
+def interrupt_when_waiting(cmd, env):
+    """Start QEMU whose library's init hangs; once QEMU says it is still
+    waiting, press Ctrl-C (SIGINT). Return (exit status, stderr lines)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    failsafe = threading.Timer(120, p.kill)     # a failure, not a timing
+    failsafe.start()
+    try:
+        first = p.stderr.readline()
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        rest = p.stderr.read()
+        p.wait()
+    finally:
+        failsafe.cancel()
+    return p.returncode, (first + rest).splitlines()
+
+
+def bad_library_tests(tmp, qemu, guest):
+    """Bad callback libraries: one line naming the library, QEMU stops,
+    the channel files made for it are removed; and bare library names."""
+    def dies(name, lib, want_rc, expect, cwd=None, env=None, prefix=(),
+             base_dir=tmp):
+        base = os.path.join(base_dir, 'base-' + name)
+        p = subprocess.run(list(prefix) + [LAUNCHER, qemu, guest, 'hello'],
+                           env=clean_env(QEMU_BACKDOOR_LIB=lib,
+                                         QEMU_BACKDOOR_PATH=base,
+                                         **(env or {})),
+                           cwd=cwd, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        lines = p.stderr.splitlines()
+        tap(p.returncode == want_rc and len(lines) == 1 and
+            re.match(expect, lines[0]) and 'guest ran' not in p.stdout and
+            not os.path.exists(base + '.ctrl') and
+            not os.path.exists(base + '.data'),
+            f'/user/callbacks/{name}', describe(p))
+
+    not_elf = os.path.join(tmp, 'libtext.so')
+    with open(not_elf, 'w') as f:
+        f.write('not a library\n')
+    for name, lib, what in (
+            ('directory', tmp, r"it is a directory: give the path of the "
+             r"library file \(\.so\) in it"),
+            ('not-elf', not_elf, r"it is not an ELF file"),
+            ('needs-missing-library', os.environ['NEEDS_ABSENT_CALLBACKS'],
+             r"libbackdoor-absent\.so\.0: cannot open shared object file: "
+             r"No such file or directory; a library it needs is missing")):
+        dies(name, lib, 1, r"^qemu-backdoor: cannot load callbacks '%s': %s"
+             % (re.escape(lib), what))
+    foreign = os.environ['FOREIGN_CALLBACKS']
+    if foreign:
+        dies('other-architecture', foreign, 1,
+             r"^qemu-backdoor: cannot load callbacks '.*libforeign\.so': it "
+             r"is built for aarch64 \(64-bit, little-endian\), but QEMU runs "
+             r"on x86_64 \(64-bit, little-endian\): build it with the "
+             r"host's compiler")
+    else:
+        skip('/user/callbacks/other-architecture',
+             'no aarch64-linux-gnu-gcc to build one (gcc-aarch64-linux-gnu)')
+
+    for name, var, rc, what in (
+            ('init-crash', 'CRASH', -signal.SIGSEGV,
+             r"crashed \(SIGSEGV\) while loading or in their init: fix them"),
+            ('init-abort', 'ABORT', -signal.SIGABRT,
+             r"crashed \(SIGABRT\) while loading or in their init"),
+            ('init-exit', 'EXIT', 1,
+             r"called exit\(0\) while loading or in their init: an init "
+             r"that fails must return non-zero and set cb->error instead")):
+        lib = os.environ[f'{var}_CALLBACKS']
+        dies(name, lib, rc, r"^qemu-backdoor: callbacks '%s' %s" %
+             (re.escape(lib), what))
+
+    lib = os.environ['HANG_CALLBACKS']
+    base = os.path.join(tmp, 'base-hang')
+    rc, lines = interrupt_when_waiting(
+        [LAUNCHER, qemu, guest, 'hello'],
+        clean_env(QEMU_BACKDOOR_LIB=lib, QEMU_BACKDOOR_PATH=base))
+    tap(rc == -signal.SIGINT and len(lines) == 2 and
+        re.match(r"qemu-backdoor: still waiting for callbacks '%s' to "
+                 r"initialize after \d+ s: their init has not returned "
+                 r"\(Ctrl-C stops QEMU\)$" % re.escape(lib), lines[0]) and
+        lines[1] == "qemu-backdoor: stopped (SIGINT) while callbacks '%s' "
+        "were loading or in their init" % lib and
+        not os.path.exists(base + '.ctrl'),
+        '/user/callbacks/init-hangs', f'exit {rc}\n' + '\n'.join(lines))
+
+    # root reads any file: run QEMU as nobody to meet an unreadable one
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which('setpriv'):
+            prefix = None
+            why = 'running as root and no setpriv to drop privileges'
+        elif not all(others_can_read(p) for p in (LAUNCHER, HELPER, guest)):
+            prefix = None
+            why = 'running as root, and nobody cannot reach the build tree'
+        else:
+            prefix = ['setpriv', '--reuid=65534', '--regid=65534',
+                      '--clear-groups']
+    if prefix is None:
+        skip('/user/callbacks/unreadable', why)
+    else:
+        where = tempfile.mkdtemp()
+        try:
+            os.chmod(where, 0o777)     # for nobody's channel files
+            lib = os.path.join(where, 'libunreadable.so')
+            shutil.copy(CALLBACKS, lib)
+            os.chmod(lib, 0)
+            dies('unreadable', lib, 1,
+                 r"^qemu-backdoor: cannot load callbacks '%s': cannot read "
+                 r"it \(Permission denied\): make it readable for the user "
+                 r"QEMU runs as \(uid \d+\)$" % re.escape(lib),
+                 prefix=prefix, base_dir=where)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+
+    # A name without '/': the current directory, then the packaged one
+    p = run([LAUNCHER, '--print-callbacks-dir'], clean_env())
+    default = p.stdout.strip()
+    tap(p.returncode == 0 and default.endswith('/qemu-backdoor/callbacks'),
+        '/user/callbacks/print-callbacks-dir', describe(p))
+    here = os.path.join(tmp, 'here')
+    packaged = os.path.join(tmp, 'packaged')
+    os.mkdir(here)
+    os.mkdir(packaged)
+    for where, env in ((default, {}),
+                       (packaged, {'QEMU_BACKDOOR_CALLBACKS_DIR': packaged})):
+        dies('bare-name-not-found' + ('-override' if env else ''),
+             'libnowhere.so', 1,
+             r"^qemu-backdoor: cannot load callbacks 'libnowhere\.so': not "
+             r"in the current directory \(%s\) nor in %s, where a name "
+             r"without '/' is looked up: give its path$" %
+             (re.escape(here), re.escape(where)), cwd=here, env=env)
+    shutil.copy(CALLBACKS, os.path.join(here, 'libpick.so'))
+    shutil.copy(os.environ['CRASH_CALLBACKS'],
+                os.path.join(packaged, 'libpick.so'))
+    shutil.copy(CALLBACKS, os.path.join(packaged, 'libpackaged.so'))
+    for name, lib in (('bare-name-current-directory-first', 'libpick.so'),
+                      ('bare-name-packaged-directory', 'libpackaged.so')):
+        log = os.path.join(tmp, name + '.log')
+        p = subprocess.run([LAUNCHER, qemu, guest, 'calls'],
+                           env=clean_env(QEMU_BACKDOOR_LIB=lib,
+                                         QEMU_BACKDOOR_ARGS=f'log={log}',
+                                         QEMU_BACKDOOR_CALLBACKS_DIR=packaged),
+                           cwd=here, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        ok = p.returncode == 0 and os.path.exists(log)
+        if ok:
+            with open(log) as f:
+                lines = f.read().splitlines()
+            ok = lines[0].startswith('init ') and \
+                any(l.startswith('call ') for l in lines)
+        tap(ok, f'/user/callbacks/{name}', describe(p))
+
+
 def config_tests(tmp):
     guest = next((os.environ.get(f'GUEST_{a.upper()}') for a in
                   ('x86_64', 'aarch64', 's390x')
@@ -293,6 +461,8 @@ def config_tests(tmp):
     bad('data-size', {'QEMU_BACKDOOR_LIB': CALLBACKS,
                       'QEMU_BACKDOOR_DATA_SIZE': '3000'},
         r"QEMU_BACKDOOR_DATA_SIZE '3000'")
+
+    bad_library_tests(tmp, qemu, guest)
 
     # A base in a shared directory: no symlink followed, no file of
     # another user (or open to others) taken over
