@@ -14,9 +14,9 @@ format of meson's testlog.json, names prefixed "sanitize/", for
 scripts/tap-summary.py) and ends with "sanitizers: N passed, N failed,
 N skipped". Exit 1 when a check failed.
 
-Environment: BACKDOOR_FUZZ_ACCESSES (default 20000 here) and
-BACKDOOR_FUZZ_SEED as for the qtest suite; SANITIZE_TESTS, a
-comma-separated list of meson test names to run instead of the default.
+Environment: BACKDOOR_FUZZ_ACCESSES and BACKDOOR_FUZZ_SEED as for the
+fuzz tests; SANITIZE_TESTS, a comma-separated list of meson test names to
+run instead of the default.
 """
 import glob
 import json
@@ -190,6 +190,9 @@ def main():
                             os.path.join(TOP, 'build-asan'))
     if not os.path.exists(os.path.join(build, 'build.ninja')):
         sh(['meson', 'setup', build] + SANITIZE, cwd=TOP)
+    else:
+        # meson files changed since: regenerate before introspecting
+        sh(['ninja', '-C', build, 'build.ninja'])
     wanted = os.environ.get('SANITIZE_TESTS')
     wanted = wanted.split(',') if wanted else DEFAULT_TESTS
     tests = [t for t in introspect(build, '--tests') if t['name'] in wanted]
@@ -214,8 +217,6 @@ def main():
                         'handle_segv=0:log_path=' + logdir + '/asan',
         'UBSAN_OPTIONS': 'halt_on_error=1:print_stacktrace=1:log_path=' +
                          logdir + '/ubsan',
-        'BACKDOOR_FUZZ_ACCESSES': os.environ.get('BACKDOOR_FUZZ_ACCESSES',
-                                                 '20000'),
     }
     records = []
     for name in sorted(missing):
@@ -251,6 +252,11 @@ def main():
                for f in set(os.listdir(logdir)) - before]
         reports = [(p, txt) for p, txt in sanitizer_reports(logdir)
                    if p in new]
+        # UBSan writes to stderr when the runtime has no log file open yet
+        for what, txt in (('stdout', out), ('stderr', err)):
+            if REPORT.search(txt):
+                reports.append((what, '\n'.join(
+                    l for l in txt.splitlines() if REPORT.search(l))))
         checks = ['%s - %s: exit %s (%.0f s)' % (
             'ok' if rc == 0 else 'not ok', t['name'], rc,
             time.time() - start)]

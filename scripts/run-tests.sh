@@ -22,5 +22,20 @@ meson compile -C build
 
 rc=0
 meson test -C build --print-errorlogs --no-rebuild "$@" || rc=$?
-python3 scripts/tap-summary.py build/meson-logs/testlog.json || rc=1
+logs=build/meson-logs/testlog.json
+
+# ---- Sanitizers (scripts/run-sanitizers.py) -------------------------------
+# A full run (no test names given) also builds with ASan + UBSan in
+# build-asan and runs the suites that can run sanitized there (about a
+# minute); its checks count in the summary line. SANITIZE=0 skips it.
+if [ $# = 0 ] && [ "${SANITIZE:-1}" != 0 ]; then
+    python3 scripts/run-sanitizers.py build-asan || rc=1
+    logs="$logs build-asan/meson-logs/sanitize-testlog.json"
+fi
+# ---------------------------------------------------------------------------
+
+all=build/meson-logs/all-testlog.json
+# shellcheck disable=SC2086
+cat $logs > "$all"
+python3 scripts/tap-summary.py "$all" || rc=1
 exit $rc
