@@ -33,7 +33,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # cannot): the guest library natively, the device in qemu-system-x86_64,
 # the user-mode helper in qemu-<arch>. The loader is in both.
 DEFAULT_TESTS = ['guest-lib', 'headers', 'qtest', 'user-x86_64',
-                 'user-aarch64', 'user-s390x', 'user-config',
+                 'user-aarch64', 'user-s390x', 'user-config', 'guest-user',
                  'user-fuzz-x86_64', 'user-fuzz-aarch64', 'user-fuzz-s390x']
 
 SANITIZE = ['-Db_sanitize=address,undefined',
