@@ -30,9 +30,11 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The suites that can run sanitized (docs/building.rst says why the others
-# cannot): the guest library natively, the device in qemu-system-x86_64,
-# the user-mode helper in qemu-<arch>. The loader is in both.
-DEFAULT_TESTS = ['guest-lib', 'headers', 'qtest', 'user-x86_64',
+# do not): the guest library natively, the device in qemu-system-x86_64
+# (qtest, and a Linux guest), the user-mode helper in qemu-<arch>. The
+# loader is in both.
+DEFAULT_TESTS = ['guest-lib', 'headers', 'qtest', 'guest-system',
+                 'user-x86_64',
                  'user-aarch64', 'user-s390x', 'user-config', 'guest-user',
                  'user-fuzz-x86_64', 'user-fuzz-aarch64', 'user-fuzz-s390x']
 
@@ -228,11 +230,11 @@ def main():
         env.update(t['env'])
         env.update(sanitize_env)
         env['PATH'] = bindir + os.pathsep + env.get('PATH', '')
-        if t['name'] == 'qtest':
-            # The device runs in qemu-system-x86_64, started by the test
-            # directly or through the launcher: preload the runtime into
-            # the whole process tree of the test.
-            env['LD_PRELOAD'] = runtime
+        # The device runs in qemu-system-x86_64, started by the test
+        # directly or through the launcher: preload the runtime into the
+        # whole process tree of the test (user-test.py clears it: the
+        # wrappers put it back for qemu-<arch>).
+        env['LD_PRELOAD'] = runtime
         before = set(os.listdir(logdir))
         start = time.time()
         print('=== sanitize/%s' % t['name'], flush=True)
