@@ -26,11 +26,18 @@ logs=build/meson-logs/testlog.json
 
 # ---- Sanitizers (scripts/run-sanitizers.py) -------------------------------
 # A full run (no test names given) also builds with ASan + UBSan in
-# build-asan and runs the suites that can run sanitized there (about a
-# minute); its checks count in the summary line. SANITIZE=0 skips it.
+# build-asan and runs the suites that can run sanitized there (one to two
+# minutes); its checks count in the summary line. SANITIZE=0 skips it.
 if [ $# = 0 ] && [ "${SANITIZE:-1}" != 0 ]; then
+    sanitize_log=build-asan/meson-logs/sanitize-testlog.json
+    rm -f "$sanitize_log"
     python3 scripts/run-sanitizers.py build-asan || rc=1
-    logs="$logs build-asan/meson-logs/sanitize-testlog.json"
+    if [ -f "$sanitize_log" ]; then
+        logs="$logs $sanitize_log"
+    else
+        echo "run-tests.sh: the sanitizer run stopped before its tests" >&2
+        rc=1
+    fi
 fi
 # ---------------------------------------------------------------------------
 
