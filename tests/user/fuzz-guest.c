@@ -21,9 +21,10 @@
  * interleave does not.
  *
  * A read-modify-write instruction is a register read (with its effects: a
- * read of CALL calls) followed by a register write of the new value. Compare-and-swap instructions (x86 cmpxchg, aarch64 cas and
- * stxr, s390x csg) are not aimed at CMD: single-threaded, QEMU writes the
- * old value back when the compare fails, which is a call there.
+ * read of CALL calls) followed by a register write of the new value.
+ * Compare-and-swap instructions (x86 cmpxchg, aarch64 cas and stxr, s390x
+ * csg) are not aimed at CMD: single-threaded, QEMU writes the old value
+ * back when the compare fails, which is a call there.
  *
  * Prints TAP.
  */
@@ -248,12 +249,32 @@ static void run_store(volatile void *p, unsigned size, uint64_t val,
 }
 
 #if defined(__x86_64__)
+/* @insn with the width suffix of @size on a value v (in: val, out: out[0]) */
 #define X86_SIZED(insn, size, ...)                                       \
     switch (size) {                                                      \
-    case 1: { uint8_t v = val; asm volatile(insn "b " __VA_ARGS__); out[0] = v; break; } \
-    case 2: { uint16_t v = val; asm volatile(insn "w " __VA_ARGS__); out[0] = v; break; } \
-    case 4: { uint32_t v = val; asm volatile(insn "l " __VA_ARGS__); out[0] = v; break; } \
-    default: { uint64_t v = val; asm volatile(insn "q " __VA_ARGS__); out[0] = v; } \
+    case 1: {                                                            \
+        uint8_t v = val;                                                 \
+        asm volatile(insn "b " __VA_ARGS__);                             \
+        out[0] = v;                                                      \
+        break;                                                           \
+    }                                                                    \
+    case 2: {                                                            \
+        uint16_t v = val;                                                \
+        asm volatile(insn "w " __VA_ARGS__);                             \
+        out[0] = v;                                                      \
+        break;                                                           \
+    }                                                                    \
+    case 4: {                                                            \
+        uint32_t v = val;                                                \
+        asm volatile(insn "l " __VA_ARGS__);                             \
+        out[0] = v;                                                      \
+        break;                                                           \
+    }                                                                    \
+    default: {                                                           \
+        uint64_t v = val;                                                \
+        asm volatile(insn "q " __VA_ARGS__);                             \
+        out[0] = v;                                                      \
+    }                                                                    \
     }
 
 static void run_xchg(volatile void *p, unsigned size, uint64_t val,
@@ -782,7 +803,8 @@ static void *second_thread(void *opaque)
                 vcpu = r;
             }
             wrong += r != vcpu || r == 0 ||
-                     *(volatile uint32_t *)(ctrl + REG_RESULT) != (uint32_t)r ||
+                     *(volatile uint32_t *)(ctrl + REG_RESULT) !=
+                     (uint32_t)r ||
                      *(volatile uint32_t *)(ctrl + REG_RESULT_HI) != r >> 32;
             break;
         case 2:
