@@ -24,7 +24,9 @@
  * read of CALL calls) followed by a register write of the new value.
  * Compare-and-swap instructions (x86 cmpxchg, aarch64 cas and stxr, s390x
  * csg) are not aimed at CMD: single-threaded, QEMU writes the old value
- * back when the compare fails, which is a call there.
+ * back when the compare fails, which is a call there. A 16-byte
+ * compare-and-swap (cmpxchg16b, caspal, cdsg) is one 16-byte access: a
+ * wrong access.
  *
  * Prints TAP.
  */
@@ -220,12 +222,13 @@ enum Shape {
     ADD,        /* the same, returning nothing */
     CAS,        /* read; write of val when the read equals cmp */
     LDXR_STXR,  /* read; CAS of val against that read; returns the status */
+    WIDE,       /* a 16-byte compare-and-swap: a wrong access, no effect */
 };
 
 typedef struct Insn {
     const char *name;
     enum Shape shape;
-    unsigned sizes;     /* bit n: size 1 << n allowed */
+    unsigned sizes;     /* the sizes allowed, or'ed */
     bool aligned;       /* the CPU faults on an unaligned one */
     /* out[0..1]: values read (or returned) */
     void (*run)(volatile void *p, unsigned size, uint64_t val, uint64_t cmp,
@@ -364,6 +367,18 @@ static void run_movs_store(volatile void *p, unsigned size, uint64_t val,
     }
 }
 
+/* cmp is both halves of the expected value, val of the new one */
+static void run_cmpxchg16b(volatile void *p, unsigned size, uint64_t val,
+                           uint64_t cmp, uint64_t out[2])
+{
+    uint64_t lo = cmp, hi = cmp;
+
+    (void)size;
+    asm volatile("lock cmpxchg16b (%2)" : "+a"(lo), "+d"(hi) : "r"(p),
+                 "b"(val), "c"(val) : "memory", "cc");
+    out[0] = lo, out[1] = hi;
+}
+
 static Insn insns[] = {
     { "mov load", LOAD, 0xf, false, run_load },
     { "mov store", STORE, 0xf, false, run_store },
@@ -373,6 +388,7 @@ static Insn insns[] = {
     { "lock cmpxchg", CAS, 0xc, false, run_cmpxchg },
     { "movs load", LOAD, 0xf, false, run_movs_load },
     { "movs store", STORE, 0xf, false, run_movs_store },
+    { "cmpxchg16b", WIDE, 0x10, true, run_cmpxchg16b },
 };
 
 #elif defined(__aarch64__)
@@ -507,6 +523,18 @@ static void run_cas(volatile void *p, unsigned size, uint64_t val,
     }
 }
 
+static void run_casp(volatile void *p, unsigned size, uint64_t val,
+                     uint64_t cmp, uint64_t out[2])
+{
+    register uint64_t x0 asm("x0") = cmp, x1 asm("x1") = cmp;
+    register uint64_t x2 asm("x2") = val, x3 asm("x3") = val;
+
+    (void)size;
+    asm volatile("caspal x0, x1, x2, x3, [%2]" : "+r"(x0), "+r"(x1)
+                 : "r"(p), "r"(x2), "r"(x3) : "memory");
+    out[0] = x0, out[1] = x1;
+}
+
 static Insn insns[] = {
     { "ldr", LOAD, 0xf, false, run_load },
     { "str", STORE, 0xf, false, run_store },
@@ -518,6 +546,7 @@ static Insn insns[] = {
     { "ldaddal", FETCH_ADD, 0xc, true, run_ldadd },
     { "swpal", SWAP, 0xc, true, run_swp },
     { "casal", CAS, 0xc, true, run_cas },
+    { "caspal", WIDE, 0x10, true, run_casp },
 };
 
 #elif defined(__s390x__)
@@ -568,12 +597,25 @@ static void run_cs(volatile void *p, unsigned size, uint64_t val,
     }
 }
 
+static void run_cdsg(volatile void *p, unsigned size, uint64_t val,
+                     uint64_t cmp, uint64_t out[2])
+{
+    register uint64_t r2 asm("r2") = cmp, r3 asm("r3") = cmp;
+    register uint64_t r4 asm("r4") = val, r5 asm("r5") = val;
+
+    (void)size;
+    asm volatile("cdsg %%r2, %%r4, 0(%2)" : "+d"(r2), "+d"(r3)
+                 : "a"(p), "d"(r4), "d"(r5) : "cc", "memory");
+    out[0] = r2, out[1] = r3;
+}
+
 static Insn insns[] = {
     { "load", LOAD, 0xf, false, run_load },
     { "store", STORE, 0xf, false, run_store },
     { "lm/lmg", LOAD_PAIR, 0xc, false, run_lmg },
     { "stm/stmg", STORE_PAIR, 0xc, false, run_stmg },
     { "cs/csg", CAS, 0xc, true, run_cs },
+    { "cdsg", WIDE, 0x10, true, run_cdsg },
 };
 
 #else
@@ -655,7 +697,7 @@ static void fuzz_one(unsigned long n)
     in = &insns[below(N_INSNS)];
     pair = in->shape == LOAD_PAIR || in->shape == STORE_PAIR;
     do {
-        size = 1u << below(4);
+        size = 1u << below(5);
     } while (!(in->sizes & size));
     mask = mask_of(size);
     span = pair ? 2 * size : size;
@@ -712,6 +754,10 @@ static void fuzz_one(unsigned long n)
             m_write(off, size, val);
         }
         break;
+    case WIDE:
+        /* 16 bytes: a wrong access, whether the compare succeeds or not */
+        want[0] = want[1] = UINT64_MAX;
+        break;
     case LDXR_STXR: {
         /* the store compares against what ldxr read */
         uint64_t again;
@@ -731,8 +777,8 @@ static void fuzz_one(unsigned long n)
         got[0] != want[0]) {
         FAIL("read 0x%" PRIx64 ", model 0x%" PRIx64, got[0], want[0]);
     }
-    if ((in->shape == LOAD_PAIR || in->shape == LDXR_STXR) &&
-        got[1] != want[1]) {
+    if ((in->shape == LOAD_PAIR || in->shape == LDXR_STXR ||
+         in->shape == WIDE) && got[1] != want[1]) {
         FAIL("second value 0x%" PRIx64 ", model 0x%" PRIx64, got[1],
              want[1]);
     }
