@@ -34,9 +34,9 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (qtest, and a Linux guest), the user-mode helper in qemu-<arch>. The
 # loader is in both.
 DEFAULT_TESTS = ['guest-lib', 'headers', 'qtest', 'guest-system',
-                 'user-x86_64',
-                 'user-aarch64', 'user-s390x', 'user-config', 'guest-user',
-                 'user-fuzz-x86_64', 'user-fuzz-aarch64', 'user-fuzz-s390x']
+                 'user-x86_64', 'user-aarch64', 'user-s390x', 'user-config',
+                 'guest-user', 'user-fuzz-x86_64', 'user-fuzz-aarch64',
+                 'user-fuzz-s390x']
 
 SANITIZE = ['-Db_sanitize=address,undefined',
             '-Dc_args=-fno-sanitize-recover=all']
@@ -252,9 +252,9 @@ def main():
             print(''.join('# ' + l + '\n' for l in err.splitlines()[-30:]))
         new = [os.path.join(logdir, f)
                for f in set(os.listdir(logdir)) - before]
-        reports = [(p, txt) for p, txt in sanitizer_reports(logdir)
-                   if p in new]
-        # UBSan writes to stderr when the runtime has no log file open yet
+        reports = [(path, txt) for path, txt in sanitizer_reports(logdir)
+                   if path in new]
+        # Reports can reach the output too (UBSan's did, despite log_path)
         for what, txt in (('stdout', out), ('stderr', err)):
             if REPORT.search(txt):
                 reports.append((what, '\n'.join(
@@ -264,8 +264,8 @@ def main():
             time.time() - start)]
         checks.append('%s - %s: no ASan/UBSan report%s' % (
             'not ok' if reports else 'ok', t['name'],
-            ''.join('\n# %s\n' % p + ''.join('# ' + l + '\n' for l in
-                    txt.splitlines()[:60]) for p, txt in reports)))
+            ''.join('\n# %s\n' % path + ''.join('# ' + l + '\n' for l in
+                    txt.splitlines()[:60]) for path, txt in reports)))
         for c in checks:
             print(c)
         sys.stdout.flush()

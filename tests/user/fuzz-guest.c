@@ -660,7 +660,8 @@ static unsigned long failures;
         }                                                                \
     } while (0)
 
-static unsigned pick_offset(unsigned size, unsigned span)
+/* An offset for an access of @span bytes: mostly at or near a register */
+static unsigned pick_offset(unsigned span)
 {
     static const int nudge[] = { 0, 0, 0, 0, 1, 4, -4, 8 };
     int off;
@@ -679,7 +680,6 @@ static unsigned pick_offset(unsigned size, unsigned span)
     if ((unsigned)off + span > CTRL_SIZE) {
         off = CTRL_SIZE - span;
     }
-    (void)size;
     return off;
 }
 
@@ -724,7 +724,7 @@ static void fuzz_one(unsigned long n)
     mask = mask_of(size);
     span = pair ? 2 * size : size;
     do {
-        off = pick_offset(size, span);
+        off = pick_offset(span);
         if (in->aligned) {
             off &= ~(size - 1);
         }
