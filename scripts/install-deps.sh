@@ -23,6 +23,7 @@ packages="
     gnuplot-nox
     qemu-system-arm qemu-system-ppc
     gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
+    libasan8 libubsan1
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -118,7 +118,8 @@ static uint64_t guest_error(void)
 
 uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
 {
-    uint64_t v, mask = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+    /* The out-of-line path reads up to 64 bytes: all ones beyond 8 */
+    uint64_t v, mask = size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
 
     if (size != 4 && size != 8) {
         return guest_error() & mask;

@@ -689,18 +689,31 @@ class Model:
             self.call_offset = val
 
 
+def fuzz_settings():
+    """BACKDOOR_FUZZ_ACCESSES (default 120000) and BACKDOOR_FUZZ_SEED
+    (default: a new random seed); the seed is printed so that a run
+    replays exactly with the same two values."""
+    n = int(os.environ.get('BACKDOOR_FUZZ_ACCESSES') or 120000)
+    seed = os.environ.get('BACKDOOR_FUZZ_SEED')
+    seed = int(seed, 0) if seed else random.SystemRandom().getrandbits(32)
+    return n, seed
+
+
 @tap.test('/backdoor/fuzz/random-accesses')
 def test_fuzz():
-    rng = random.Random(int(os.environ.get('BACKDOOR_FUZZ_SEED', '20111')))
+    n_total, seed = fuzz_settings()
+    print('# fuzz: %d accesses, seed %d (replay: BACKDOOR_FUZZ_SEED=%d '
+          'BACKDOOR_FUZZ_ACCESSES=%d)' % (n_total, seed, seed, n_total),
+          flush=True)
+    rng = random.Random(seed)
     size = 64 * 1024
     model = Model(size)
-    n_total = 120000
     with start(extra=',data-size=64K') as q:
         setup_bars(q)
         done = 0
         while done < n_total:
             cmds, expect = [], []
-            for _ in range(2000):
+            for _ in range(min(2000, n_total - done)):
                 width = rng.choice((1, 2, 4, 8))
                 is_read = rng.random() < 0.5
                 sfx = 'bwlq'[width.bit_length() - 1]
@@ -742,14 +755,17 @@ def test_fuzz():
             answers = q.qtest_batch(cmds)
             for cmd, want, got in zip(cmds, expect, answers):
                 if want is not None:
-                    check_eq(int(got, 16), want, 'access %d %r' % (done, cmd))
+                    check_eq(int(got, 16), want, 'seed %d, access %d %r' %
+                             (seed, done, cmd))
                 done += 1
         check(q.alive(), 'QEMU alive after %d accesses' % done)
         check_eq(counters(q), (model.calls, model.errors),
                  'calls, guest-errors after %d accesses' % done)
         print('# %d accesses: %d calls, %d guest errors, all as modelled' %
               (done, model.calls, model.errors))
-        check(model.calls > 1000 and model.errors > 1000,
+        # About 1 in 80 accesses is a call and nearly half are wrong
+        check(model.calls > n_total // 200 and
+              model.errors > n_total // 200,
               'the fuzz exercised calls and errors (%d, %d)' %
               (model.calls, model.errors))
 
