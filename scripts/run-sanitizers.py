@@ -235,6 +235,9 @@ def main():
         # whole process tree of the test (user-test.py clears it: the
         # wrappers put it back for qemu-<arch>).
         env['LD_PRELOAD'] = runtime
+        # Tests that depend on QEMU's exact start-up environment or user
+        # skip themselves, visibly, when they see this
+        env['BACKDOOR_SANITIZED'] = '1'
         before = set(os.listdir(logdir))
         start = time.time()
         print('=== sanitize/%s' % t['name'], flush=True)

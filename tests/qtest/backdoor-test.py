@@ -428,6 +428,9 @@ def others_can_read(path):
 @tap.test('/backdoor/callbacks/unreadable')
 def test_unreadable():
     prefix = []
+    if os.environ.get('BACKDOOR_SANITIZED'):
+        return ('sanitizer run: nobody cannot write the sanitizer runtime\'s '
+                'logs (this checks a permission, not memory)')
     if os.geteuid() == 0:
         # root reads any file: run QEMU as nobody
         if not shutil.which('setpriv'):

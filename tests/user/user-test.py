@@ -621,6 +621,10 @@ def lifecycle_tests(tmp):
 
     # The guest's /proc/self/environ: the helper's variables are gone,
     # everything else is as given
+    if os.environ.get('BACKDOOR_SANITIZED'):
+        skip('/user/lifecycle/proc-self-environ', 'sanitizer run: its qemu-'
+             '<arch> wrapper adds to the environment QEMU starts with')
+        return
     # (not the last command: busybox would exec cat in place of the shell)
     p = run(['qemu-x86_64', busybox, 'sh', '-c',
              'cat /proc/$$/environ; true'],
