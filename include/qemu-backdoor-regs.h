@@ -28,6 +28,11 @@
 #define BACKDOOR_ID                 ((BACKDOOR_ID_MAGIC << 16) |        \
                                      (BACKDOOR_VERSION_MAJOR << 8) |    \
                                      BACKDOOR_VERSION_MINOR)
+/* User mode serves register map 1.0 (no call slots or rings yet). */
+#define BACKDOOR_USER_VERSION_MINOR 0
+#define BACKDOOR_USER_ID            ((BACKDOOR_ID_MAGIC << 16) |        \
+                                     (BACKDOOR_VERSION_MAJOR << 8) |    \
+                                     BACKDOOR_USER_VERSION_MINOR)
 #define BACKDOOR_ID_GET_MAGIC(id)   ((id) >> 16)
 #define BACKDOOR_ID_GET_MAJOR(id)   (((id) >> 8) & 0xff)
 #define BACKDOOR_ID_GET_MINOR(id)   ((id) & 0xff)

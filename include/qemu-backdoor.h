@@ -256,15 +256,16 @@ qemu_backdoor_channel *qemu_backdoor_channel_default(void);
 typedef struct qemu_backdoor_slot {
     volatile uint64_t *call_word;   /* in the data channel */
     volatile uint64_t *call_reg;    /* SLOT_CALL(n), or NULL: out of line */
-    volatile uint64_t *head;        /* ring fields, NULL without a ring */
-    volatile uint64_t *tail;
-    volatile uint64_t *ring;
-    uint64_t head_local;            /* this thread's copy of *head */
-    uint64_t tail_seen;             /* the last *tail read */
+    uint64_t *head;                 /* HEAD, then the ring (+0x30) */
+    uint64_t limit;                 /* HEAD value that takes the slow path */
+    uint64_t mask;                  /* entries - 1 */
+    volatile uint64_t *tail;        /* NULL without a ring */
     uint32_t entries;               /* ring size (a power of two) */
     uint32_t threshold;             /* flush at this many queued; may be
-                                     * lowered, = entries: only when full */
+                                     * lowered, = entries: only when full;
+                                     * takes effect at the next flush */
     uint64_t full;                  /* posts that found the ring full */
+    uint64_t no_ring;               /* HEAD stand-in without a ring */
     qemu_backdoor_channel *channel;
     int index;                      /* slot number, -1 for none */
 } qemu_backdoor_slot;
@@ -328,19 +329,24 @@ static inline int qemu_backdoor_slot_post(qemu_backdoor_slot *slot,
                                           uint64_t cmd, uint64_t a0,
                                           uint64_t a1, uint64_t a2)
 {
-    uint64_t h = slot->head_local;
-    volatile uint64_t *e;
+    /*
+     * As few memory accesses as can be (TCG pays for each): the thread is
+     * HEAD's only writer, so it reads HEAD back rather than keep a copy,
+     * and the ring follows HEAD.
+     */
+    uint64_t *hp = slot->head;
+    uint64_t h = *hp;
+    uint64_t *e;
 
-    if (!slot->ring || h - slot->tail_seen >= slot->threshold) {
+    if (h >= slot->limit) {
         return qemu_backdoor_slot_post_slow(slot, cmd, a0, a1, a2);
     }
-    e = slot->ring + (h & (slot->entries - 1)) * 4;
+    e = hp + 6 + (h & slot->mask) * 4;
     e[0] = cmd;
     e[1] = a0;
     e[2] = a1;
     e[3] = a2;
-    slot->head_local = h + 1;
-    __atomic_store_n(slot->head, h + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(hp, h + 1, __ATOMIC_RELEASE);
     return 0;
 }
 

@@ -210,6 +210,9 @@ static inline uint64_t channel_call(qemu_backdoor_channel *ch, uint64_t cmd)
             return qemu_backdoor_slot_call(slot, cmd);
         }
     }
+    if (ch->transport->call_threadsafe) {
+        return ch->transport->call(ch, cmd);
+    }
     return backdoor_channel_call_locked(ch, cmd);
 }
 

@@ -9,6 +9,7 @@
 #include "qemu-backdoor-regs.h"
 
 #include <endian.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -99,6 +100,8 @@ struct BackdoorTransport {
     int (*open)(qemu_backdoor_channel *ch, const char *where);
     uint64_t (*call)(qemu_backdoor_channel *ch, uint64_t cmd);
     void (*close)(qemu_backdoor_channel *ch);
+    /* call may run in several threads at once: no lock around it */
+    bool call_threadsafe;
 };
 
 extern const BackdoorTransport backdoor_pci_transport;

@@ -48,7 +48,9 @@ static void slot_release(BackdoorSlotNode *n)
     }
     n->slot.channel = NULL;
     n->slot.call_reg = NULL;
-    n->slot.ring = NULL;
+    n->slot.tail = NULL;
+    n->slot.head = &n->slot.no_ring;
+    n->slot.limit = 0;
 }
 
 /* Thread exit: give back every slot the thread holds. */
@@ -139,6 +141,7 @@ static BackdoorSlotNode *slot_claim(qemu_backdoor_channel *ch)
     s = &n->slot;
     s->channel = ch;
     s->index = -1;
+    s->head = &s->no_ring;          /* limit 0: every post is slow */
     idx = ch->nslots ? backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_ALLOC) :
                        UINT32_MAX;
     if (idx < ch->nslots) {
@@ -149,14 +152,13 @@ static BackdoorSlotNode *slot_claim(qemu_backdoor_channel *ch)
         s->call_reg = (volatile uint64_t *)((volatile char *)ch->ctrl +
                                             BACKDOOR_REG_SLOT_CALL(idx));
         if (ch->ring_entries) {
-            s->head = (volatile uint64_t *)(blk + BACKDOOR_SLOTBLK_HEAD);
+            s->head = (uint64_t *)(blk + BACKDOOR_SLOTBLK_HEAD);
             s->tail = (volatile uint64_t *)(blk + BACKDOOR_SLOTBLK_TAIL);
-            s->ring = (volatile uint64_t *)(blk + BACKDOOR_SLOTBLK_RING);
             s->entries = ch->ring_entries;
+            s->mask = ch->ring_entries - 1;
             /* Flush at 3/4 so that a producer rarely finds it full */
             s->threshold = ch->ring_entries - ch->ring_entries / 4;
-            s->head_local = *s->head;
-            s->tail_seen = *s->tail;
+            s->limit = *s->tail + s->threshold;
         }
     }
     n->gen = slots_gen;
@@ -202,7 +204,8 @@ uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,
         return UINT64_MAX;
     }
     if (slot->index < 0) {
-        return backdoor_channel_call_locked(ch, cmd);
+        return ch->transport->call_threadsafe ? ch->transport->call(ch, cmd) :
+               backdoor_channel_call_locked(ch, cmd);
     }
     /* A 32-bit guest: the low half from SLOT_CALL, the high from RAM */
     *slot->call_word = cmd;
@@ -212,55 +215,59 @@ uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,
     return r | (slot->call_word[BACKDOOR_SLOTBLK_RESULT / 8] >> 32 << 32);
 }
 
-static void slot_doorbell(qemu_backdoor_slot *slot, uint32_t flags)
+/* Ring DOORBELL; the device took the events during the write. */
+static uint64_t slot_doorbell(qemu_backdoor_slot *slot, uint32_t flags)
 {
     backdoor_ctrl_write32(slot->channel, BACKDOOR_REG_DOORBELL,
                           slot->index | flags);
-    /* The device took the events during the write */
-    slot->tail_seen = __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
+}
+
+/* Where the inline post stops: the threshold, at most a full ring. */
+static void slot_set_limit(qemu_backdoor_slot *slot, uint64_t tail)
+{
+    slot->limit = tail + (slot->threshold < slot->entries ?
+                          slot->threshold : slot->entries);
 }
 
 int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
                                  uint64_t a0, uint64_t a1, uint64_t a2)
 {
-    uint64_t h = slot->head_local;
-    volatile uint64_t *e;
-    int flush;
+    uint64_t h, tail, *e;
 
-    if (!slot->ring) {
+    if (!slot->tail) {
         return backdoor_error(ENOTSUP, "%s has no event rings (register "
                               "map 1.1 in system mode)",
                               slot->channel ? slot->channel->name :
                               "a closed channel");
     }
-    slot->tail_seen = __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
-    if (h - slot->tail_seen >= slot->entries) {
+    h = *slot->head;
+    tail = __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
+    if (h - tail >= slot->entries) {
         /* Full: the device takes them now; never drop one */
         slot->full++;
-        slot_doorbell(slot, BACKDOOR_DOORBELL_FULL);
+        tail = slot_doorbell(slot, BACKDOOR_DOORBELL_FULL);
     }
-    /* threshold == entries: no early flush, only when full */
-    flush = slot->threshold < slot->entries &&
-            h - slot->tail_seen + 1 >= slot->threshold;
-    e = slot->ring + (h & (slot->entries - 1)) * 4;
+    e = slot->head + 6 + (h & slot->mask) * 4;
     e[0] = cmd;
     e[1] = a0;
     e[2] = a1;
     e[3] = a2;
-    slot->head_local = h + 1;
     __atomic_store_n(slot->head, h + 1, __ATOMIC_RELEASE);
-    if (flush) {
-        slot_doorbell(slot, 0);
+    /* threshold == entries: no early flush, only when full */
+    if (slot->threshold < slot->entries && h + 1 - tail >= slot->threshold) {
+        tail = slot_doorbell(slot, 0);
     }
+    slot_set_limit(slot, tail);
     return 0;
 }
 
 int qemu_backdoor_slot_flush(qemu_backdoor_slot *slot)
 {
-    if (!slot->ring) {
+    if (!slot->tail) {
         return backdoor_error(ENOTSUP, "no event rings on this channel");
     }
-    slot_doorbell(slot, 0);
+    slot_set_limit(slot, slot_doorbell(slot, 0));
     return 0;
 }
 

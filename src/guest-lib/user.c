@@ -146,5 +146,7 @@ const BackdoorTransport backdoor_user_transport = {
     .mode = QEMU_BACKDOOR_GUEST_USER,
     .open = user_open,
     .call = user_call,
+    /* The helper runs each thread's pread on its own, result in its buf */
+    .call_threadsafe = true,
     .close = user_close,
 };

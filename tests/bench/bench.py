@@ -218,6 +218,7 @@ def system_mode(table, accel, kernel):
     slot = table.add(where, res, 'backdoor-slot-call', 'edu-read')
     post = table.add(where, res, 'backdoor-post', 'plain-store')
     table.add(where, res, 'backdoor-cmd-write', 'edu-read')
+    table.add(where, res, 'backdoor-slot-call-raw', 'edu-read')
     raw = table.add(where, res, 'backdoor-call-raw', 'edu-read')
     table.add(where, res, 'function-call')
     table.add(where, res, 'atomic-cas-xchg')
