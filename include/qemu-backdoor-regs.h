@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The backdoor register map, version 1.0: the guest ABI of
+ * The backdoor register map, version 1.1: the guest ABI of
  * docs/specs/backdoor.rst, shared by the PCI device, the user-mode helper
  * and the guest library.
  */
