@@ -21,6 +21,7 @@ packages="
     gcc-i686-linux-gnu libc6-dev-i386-cross
     busybox-static cpio
     gnuplot-nox
+    debootstrap
 "
 
 export DEBIAN_FRONTEND=noninteractive
