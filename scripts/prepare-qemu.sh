@@ -72,20 +72,24 @@ cd "$top"
 if ! ls -d "$srcpkg"-*/ >/dev/null 2>&1; then
     if ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
         [ "$(id -u)" = 0 ] ||
-            die "no deb-src entry for $srcpkg=$srcver; run this once as root, or add deb-src lines for bookworm and bookworm-security"
-        say "adding deb-src entries for $srcpkg"
-        list=/etc/apt/sources.list.d/qemu-backdoor-src.sources
+            die "no deb-src entry for $srcpkg=$srcver; run this once as root, or add deb-src lines for your release and its -security suite"
+        # shellcheck disable=SC1091
+        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+        [ -n "$codename" ] ||
+            die "no VERSION_CODENAME in /etc/os-release; add deb-src lines for $srcpkg=$srcver yourself"
+        say "adding deb-src entries for $codename"
+        list=/etc/apt/sources.list.d/qemu-backdoor-src-$codename.sources
         cat > "$list" <<SRC
 # Added by qemu-backdoor to fetch the sources of the installed QEMU.
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
+Suites: $codename $codename-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb-src
 URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
+Suites: $codename-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
@@ -113,7 +117,7 @@ cd "$build"
 "$src/configure" \
     --target-list=x86_64-softmmu \
     --enable-modules --enable-plugins \
-    --disable-docs --disable-werror \
+    --disable-docs --disable-werror --disable-install-blobs \
     --with-pkgversion="$pkgversion" >configure.log 2>&1 ||
     die "configure failed, see $build/configure.log (missing build deps? apt-get install libglib2.0-dev libpixman-1-dev libfdt-dev)"
 

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 
+from staticqemu import skip_reason
+
 LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
 HELPER = os.environ['USER_HELPER']
 CALLBACKS = os.environ['TEST_CALLBACKS']
@@ -244,6 +246,9 @@ def config_tests(tmp):
     if not guest:
         skip('/user/config', 'no guest program built')
         return
+    if skip_reason(arch):
+        skip('/user/config', skip_reason(arch))
+        return
 
     def bad(name, env, expect):
         p = run([LAUNCHER, qemu, guest, 'hello'], clean_env(**env))
@@ -314,6 +319,8 @@ def main():
             elif not shutil.which(f'qemu-{what}'):
                 skip(f'/user/{what}', f'qemu-{what} is not installed '
                      '(Debian package qemu-user)')
+            elif skip_reason(what):
+                skip(f'/user/{what}', skip_reason(what))
             else:
                 Arch(what, guest, tmp).all()
     finally:
