@@ -24,8 +24,12 @@ if [ "$(id -u)" = 0 ]; then
     scripts/install-deps.sh
 fi
 [ -f "$build/build.ninja" ] || meson setup "$build"
-ninja -C "$build" src/launcher/qemu-backdoor examples/libseed-callbacks.so \
-    tests/guest/seed-guest-static >/dev/null
+# Everything the launcher loads, and the (not built by default) guest binary
+if ! ninja -C "$build" all tests/guest/seed-guest-static >"$build/demo-build.log" 2>&1
+then
+    cat "$build/demo-build.log" >&2
+    exit 1
+fi
 launcher=$build/src/launcher/qemu-backdoor
 seed_host=$build/examples/libseed-callbacks.so
 seed_guest=$build/tests/guest/seed-guest-static

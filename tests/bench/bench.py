@@ -211,31 +211,45 @@ def system_mode(table, accel, kernel):
 
 
 def plot(table):
+    """Each path beside its baseline (grey), both with min-max bars, and
+    the ratio written over the pair, so the ratio can be seen at once."""
     gnuplot = shutil.which('gnuplot')
     if not gnuplot:
         print('bench: gnuplot is missing (apt-get install gnuplot-nox); '
               'no plot', file=sys.stderr)
         return
+    med = {(group, name): m for group, name, m, _, _ in table.rows}
+    pairs = [(group, name, base, ratio)
+             for group, name, _, base, ratio in table.rows if base]
+    if not pairs:
+        return
     data = os.path.join(OUT, 'latency.dat')
     with open(data, 'w') as f:
-        for i, (group, name, (med, mn, mx), _, _) in enumerate(table.rows):
-            if name.startswith('memcpy'):
-                continue
-            f.write('%d "%s\\n%s" %f %f %f\n' % (i, group, name, med, mn, mx))
+        for i, (group, name, base, ratio) in enumerate(pairs):
+            f.write('%d "%s\\n%s\\nvs %s" %s %s %.2fx\n' % (
+                i, group, name, base,
+                ' '.join('%f' % v for v in med[(group, base)]),
+                ' '.join('%f' % v for v in med[(group, name)]), ratio))
     script = '''
-set terminal pngcairo size 1400,700 font ",9" noenhanced
+set terminal pngcairo size %d,700 font ",10" noenhanced
 set output "%s"
-set title "qemu-backdoor: latency per operation (median, min-max), log scale"
+set title "qemu-backdoor: each path (blue) beside its baseline (grey), ns per operation (median, min-max), log scale; ratio above" noenhanced
 set ylabel "ns per operation"
 set logscale y
-set style fill solid 0.6
-set boxwidth 0.6
-set xtics rotate by -45 noenhanced
+set style fill solid 0.7 border -1
+set boxwidth 0.36 absolute
+set xrange [-0.6:%f]
+set xtics noenhanced
 set grid ytics
-unset key
-plot "%s" using 1:3:xtic(2) with boxes lc rgb "#4472c4", \\
-     "" using 1:3:4:5 with yerrorbars lc rgb "black" pt 0
-''' % (os.path.join(OUT, 'latency.png'), data)
+set key top left
+set bmargin 5
+plot "%s" using ($1-0.19):3:xtic(2) with boxes lc rgb "#a0a0a0" title "baseline", \\
+     "" using ($1-0.19):3:4:5 with yerrorbars lc rgb "black" pt 0 notitle, \\
+     "" using ($1+0.19):6 with boxes lc rgb "#4472c4" title "backdoor path", \\
+     "" using ($1+0.19):6:7:8 with yerrorbars lc rgb "black" pt 0 notitle, \\
+     "" using 1:(($5 > $8 ? $5 : $8) * 1.4):9 with labels noenhanced notitle
+''' % (max(900, 170 * len(pairs) + 150), os.path.join(OUT, 'latency.png'),
+       len(pairs) - 0.4, data)
     subprocess.run([gnuplot], input=script, text=True, check=True)
 
 
