@@ -73,16 +73,35 @@ done
     die "run as root (sudo $0): debootstrap, chroot and mount need it"
 top=$(cd "$(dirname "$0")/.." && pwd)
 
-# Once: into new mount and PID namespaces, as their PID 1. --kill-child
-# turns the end of unshare (a signal to it) into a SIGTERM here, which the
-# trap below handles; when this script ends, the kernel kills whatever is
-# left in the PID namespace and drops the mounts with the namespace.
+# Once: into new mount and PID namespaces, as their PID 1. unshare ignores
+# SIGINT and SIGTERM while it waits, so this outer process takes them and
+# ends unshare, which --kill-child turns into a SIGTERM for the inner
+# script; its trap unmounts. When the inner script ends, the kernel kills
+# whatever is left in the PID namespace and drops its mounts.
 if [ "${QEMU_BACKDOOR_D13_NS:-}" != 1 ] || [ $$ != 1 ]; then
     command -v unshare >/dev/null ||
         die "unshare is missing (apt-get install util-linux)"
-    export QEMU_BACKDOOR_D13_NS=1
-    exec unshare --mount --pid --fork --propagation private \
-        --kill-child=TERM -- "$0" "${args[@]}"
+    # (fd 3: a background job's stdin would be /dev/null, and --shell
+    # needs the terminal.)
+    exec 3<&0
+    QEMU_BACKDOOR_D13_NS=1 unshare --mount --pid --fork \
+        --propagation private --kill-child=TERM -- "$0" "${args[@]}" <&3 &
+    upid=$!
+    stop() {
+        local inner
+        inner=$(pgrep -P "$upid")
+        kill -KILL "$upid" 2>/dev/null
+        # Wait for the inner script's cleanup.
+        while [ -n "$inner" ] && kill -0 "$inner" 2>/dev/null; do
+            sleep 0.2
+        done
+        exit "$1"
+    }
+    trap 'stop 130' INT
+    trap 'stop 143' TERM
+    rc=0
+    wait "$upid" || rc=$?
+    exit "$rc"
 fi
 
 mkdir -p "$cache"
@@ -204,21 +223,29 @@ else
     git -C "$top" archive --format=tar HEAD | tar -xf - -C "$src"
 fi
 
+# Commands run as background jobs that this script waits for: bash runs a
+# trap only once a foreground command has ended, but interrupts a wait.
+# (Their stdin is fd 3, the terminal's.)
+in_root_bg() {
+    in_root "$@" <&3 &
+    wait $!
+}
+
 rc=0
 case $mode in
 shell)
     in_root /bin/sh -c 'cd /root/qemu-backdoor && exec /bin/bash -i' || rc=$? ;;
 run)
-    in_root /bin/sh -c 'cd /root/qemu-backdoor && eval "$1"' sh "$cmd" ||
+    in_root_bg /bin/sh -c 'cd /root/qemu-backdoor && eval "$1"' sh "$cmd" ||
         rc=$? ;;
 test)
     say "running scripts/run-tests.sh in the Debian 13 root"
-    in_root /bin/sh -c 'cd /root/qemu-backdoor && exec scripts/run-tests.sh "$@"' \
+    in_root_bg /bin/sh -c 'cd /root/qemu-backdoor && exec scripts/run-tests.sh "$@"' \
         sh "$@" || rc=$?
     say "tests done ($(elapsed)), exit status $rc"
     if [ "$bench" = 1 ]; then
         say "running the benchmark in the Debian 13 root"
-        in_root /bin/sh -c 'cd /root/qemu-backdoor && exec ninja -C build bench' ||
+        in_root_bg /bin/sh -c 'cd /root/qemu-backdoor && exec ninja -C build bench' ||
             rc=1
         if [ -f "$src/build/bench/results.md" ]; then
             cp "$src/build/bench/results.md" "$cache/debian13-results.md"
