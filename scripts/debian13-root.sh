@@ -29,9 +29,10 @@ scripts/run-tests.sh there (installs Debian 13's packages, prepares QEMU
 
   --cache DIR    where the root is cached (default \$QEMU_BACKDOOR_ROOT_CACHE,
                  else /var/cache/qemu-backdoor); the root is DIR/debian13
-  --bench        also run the benchmark; its results.md is copied to
-                 build/bench/results-debian13.md of this tree (if it has
-                 a build directory) and to DIR/debian13-results.md
+  --bench        also run the benchmark, merged with this tree's
+                 build/bench/results.md if there is one (the Debian 12
+                 rows); the table goes to DIR/debian13-results.md and to
+                 build/bench/results-debian13.md (and latency-debian13.png)
   --worktree     copy the working tree as it is (tracked and untracked
                  files) instead of a clean export of HEAD
   --shell        open a shell in the root (with the source copied in)
@@ -196,6 +197,7 @@ in_root() {
         TERM="${TERM:-dumb}" ${BENCH_N:+BENCH_N=$BENCH_N} \
         ${BENCH_REPS:+BENCH_REPS=$BENCH_REPS} \
         ${BENCH_USER_ARCHES:+BENCH_USER_ARCHES="$BENCH_USER_ARCHES"} \
+        ${BENCH_MERGE:+BENCH_MERGE="$BENCH_MERGE"} \
         "$@"
 }
 
@@ -244,16 +246,25 @@ test)
         sh "$@" || rc=$?
     say "tests done ($(elapsed)), exit status $rc"
     if [ "$bench" = 1 ]; then
+        BENCH_MERGE=
+        # This tree's own results (QEMU 7.2 on Debian 12) go into the same
+        # table, so that both QEMUs' system-mode rows stand side by side.
+        if [ -f "$top/build/bench/results.md" ]; then
+            cp "$top/build/bench/results.md" "$src/results-host.md"
+            BENCH_MERGE=/root/qemu-backdoor/results-host.md
+        fi
         say "running the benchmark in the Debian 13 root"
         in_root_bg /bin/sh -c 'cd /root/qemu-backdoor && exec ninja -C build bench' ||
             rc=1
-        if [ -f "$src/build/bench/results.md" ]; then
-            cp "$src/build/bench/results.md" "$cache/debian13-results.md"
+        out=$src/build/bench
+        if [ -f "$out/results.md" ]; then
+            cp "$out/results.md" "$cache/debian13-results.md"
             if [ -d "$top/build/bench" ]; then
-                cp "$src/build/bench/results.md" \
-                    "$top/build/bench/results-debian13.md"
+                cp "$out/results.md" "$top/build/bench/results-debian13.md"
+                [ ! -f "$out/latency.png" ] ||
+                    cp "$out/latency.png" "$top/build/bench/latency-debian13.png"
             fi
-            say "benchmark results: $cache/debian13-results.md"
+            say "benchmark results: $cache/debian13-results.md${BENCH_MERGE:+, with the rows of build/bench/results.md}"
         fi
     fi ;;
 esac

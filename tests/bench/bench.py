@@ -27,6 +27,15 @@ USER_ARCHES = [a for a in E.get('BENCH_USER_ARCHES', 'x86_64 aarch64').split()
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'guest'))
 import guestvm  # noqa: E402  (tests/guest: boots the real guest)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'user'))
+from staticqemu import skip_reason  # noqa: E402
+
+# System-mode rows name the QEMU version, so that rows of another QEMU
+# (BENCH_MERGE: results.md files of other runs, e.g. Debian 13's from
+# scripts/debian13-root.sh --bench) can stand beside them.
+QEMU_VERSION = E.get('BENCH_QEMU_VERSION', '')
+MERGE = E.get('BENCH_MERGE', '').split()
 
 
 def run(cmd, env=None, timeout=600):
@@ -79,6 +88,32 @@ class Table:
                                      ratio >= limit)
         self.targets.append((what, ratio, op, limit, met))
 
+    def merge(self, path):
+        """Add the system-mode rows and targets of another run's results.md
+        whose groups this run has not, then order system rows by
+        accelerator and QEMU version."""
+        with open(path) as f:
+            lines = f.read().splitlines()
+        have = {row[0] for row in self.rows}
+        for line in lines:
+            c = [x.strip() for x in line.strip().strip('|').split('|')]
+            if len(c) == 7 and c[0].startswith('VM ') and c[0] not in have:
+                self.rows.append((c[0], c[1], tuple(map(float, c[2:5])),
+                                  c[5] or None,
+                                  float(c[6]) if c[6] else None))
+            elif (len(c) == 4 and c[0].startswith('VM ') and
+                  c[0].split(':')[0] not in have and c[1] != 'n/a'):
+                op, limit = c[2].split()
+                self.targets.append((c[0], float(c[1]), op, float(limit),
+                                     c[3] == 'yes'))
+
+        def key(item):
+            m = re.match(r'VM (\w+), QEMU ([\d.]+)', item[0])
+            return (1, m.group(1) != 'tcg',
+                    tuple(map(int, m.group(2).split('.')))) if m else (0,)
+        self.rows.sort(key=key)
+        self.targets.sort(key=key)
+
     def markdown(self):
         out = ['# qemu-backdoor benchmark', '',
                'Median of %d repetitions (min, max) in ns per operation. '
@@ -120,6 +155,9 @@ def user_mode(table, arch):
     if not guest or not qemu:
         table.skipped.append(('user mode ' + arch, 'no cross compiler or '
                               'no qemu-' + arch))
+        return
+    if skip_reason(arch):
+        table.skipped.append(('user mode ' + arch, skip_reason(arch)))
         return
     env = {'QEMU_BACKDOOR_LIB': LIB}
     res, _ = parse(run([LAUNCHER, qemu, guest, 'user', str(N), str(REPS)],
@@ -163,7 +201,8 @@ poweroff -f
 
 
 def system_mode(table, accel, kernel):
-    where = 'VM ' + accel
+    where = 'VM ' + accel + (', QEMU ' + QEMU_VERSION if QEMU_VERSION
+                             else '')
     if accel == 'kvm' and not os.access('/dev/kvm', os.R_OK | os.W_OK):
         table.skipped.append((where, 'no usable /dev/kvm'))
         return
@@ -263,6 +302,8 @@ def main():
         raise RuntimeError('no guest kernel: ' + err.strip())
     for accel in ('tcg', 'kvm'):
         system_mode(table, accel, kernel)
+    for path in MERGE:
+        table.merge(path)
     text = table.markdown()
     with open(os.path.join(OUT, 'results.md'), 'w') as f:
         f.write(text)
