@@ -7,8 +7,9 @@
 # The version is the one the linux-image-amd64 metapackage of the running
 # release depends on (Debian 12: 6.1; in the Debian 13 root of
 # scripts/debian13-root.sh: 6.12, so Debian 13's QEMU boots Debian 13's
-# kernel); the package is fetched with "apt-get download" and only its /boot is unpacked
-# into ${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-~/.cache}/qemu-backdoor}/,
+# kernel); the package is fetched with "apt-get download" and only its
+# /boot is unpacked into
+# ${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-~/.cache}/qemu-backdoor}/,
 # so a second run reuses it. Offline, the newest cached kernel is used.
 set -eu
 
