@@ -52,7 +52,7 @@ USAGE
 cache=${QEMU_BACKDOOR_ROOT_CACHE:-/var/cache/qemu-backdoor}
 mirror=http://deb.debian.org/debian
 args=("$@")
-bench=0 worktree=0 refresh=0 rebuild=0 mode=test cmd=
+bench=0 worktree=0 refresh=0 rebuild=0 mode=test cmd=''
 while [ $# -gt 0 ]; do
     case $1 in
     --cache) cache=${2:?--cache needs a directory}; shift 2 ;;

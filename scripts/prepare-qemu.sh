@@ -45,7 +45,7 @@ USAGE
 
 pkg=qemu-system-x86
 cache=${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-backdoor}
-want= suite=
+want='' suite=''
 while [ $# -gt 0 ]; do
     case $1 in
     --package) pkg=${2:?--package needs a value}; shift 2 ;;
