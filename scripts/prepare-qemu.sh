@@ -166,7 +166,7 @@ export PATH
 # expect it installed, since Debian strips the wheel QEMU ships. If the
 # installed meson is older, use Debian 13's (pure Python, from Debian's
 # archive) in a venv that still sees the system's other modules.
-python=/usr/bin/python3
+python_opt=
 need=$(sed -n 's/^meson = { accepted = ">=\([0-9.]*\)".*/\1/p' \
        "$src/pythondeps.toml" 2>/dev/null) || need=
 have=$(python3 -c 'from mesonbuild.coredata import version; print(version)' \
@@ -191,7 +191,8 @@ sys.exit(not c(v, '>=$need'))" 2>/dev/null; then
         cp -a "$tmp"/x/usr/lib/python3/dist-packages/. "$site/"
         rm -rf "$tmp"
     fi
-    python=$venv/bin/python3
+    # Only here: 7.2's configure refuses --python without its own meson.
+    python_opt=--python=$venv/bin/python3
 fi
 
 say "configuring $src for '$pkgversion'"
@@ -202,7 +203,7 @@ cd "$build"
     --target-list=x86_64-softmmu \
     --enable-modules --enable-plugins \
     --disable-docs --disable-werror --disable-install-blobs \
-    --python="$python" \
+    ${python_opt:+"$python_opt"} \
     --with-pkgversion="$pkgversion" >configure.log 2>&1 ||
     die "configure failed, see $build/configure.log (missing build deps? apt-get install libglib2.0-dev libpixman-1-dev libfdt-dev)"
 
