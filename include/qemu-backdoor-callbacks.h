@@ -71,8 +71,10 @@ typedef enum qemu_backdoor_mode {
  *      base path in user mode
  * @data: host pointer to the data channel; valid from init until exit
  * @data_size: size of the data channel in bytes
- * @guest_big_endian: true when the guest is big-endian; values in the data
- *                    channel are stored in the guest's byte order
+ * @guest_big_endian: true when the target starts big-endian; values in the
+ *                    data channel are stored in the guest's byte order,
+ *                    which ppc and arm guests can change: each call's
+ *                    guest_big_endian is the one that counts
  *
  * The struct itself is only valid for the duration of the init call;
  * copy what you need.
@@ -94,7 +96,8 @@ typedef struct qemu_backdoor_info {
  * @cmd: the command the guest wrote
  * @data: host pointer to the data channel (same as qemu_backdoor_info.data)
  * @data_size: size of the data channel in bytes
- * @guest_big_endian: byte order of the guest (see the access helpers below)
+ * @guest_big_endian: byte order of the calling vCPU at this call (see the
+ *                    access helpers below)
  * @vcpu_index: index of the calling vCPU in system mode; in user mode,
  *              QEMU's cpu_index of the calling guest thread's CPU (0 for
  *              the main thread, stable for the thread's life; numbers of

@@ -21,6 +21,115 @@ die() {
     exit 1
 }
 
+# ---- other guest architectures (arm64, ppc64el, s390x) ---------------------
+# fetch-guest-kernel.sh --arch ARCH [--busybox]: Debian 12's kernel for ARCH
+# (the one linux-image-ARCH depends on), or with --busybox the static
+# busybox of that architecture. Last line of stdout: the vmlinuz (or busybox)
+# path. The packages come through a private apt setup under $cache/apt-ARCH
+# (own sources, lists, cache and an empty dpkg status), so the host's dpkg
+# architectures and apt configuration are left as they are.
+foreign_arch() {
+    arch=$1
+    what=${2:-kernel}
+    case $arch in
+    arm64|ppc64el|s390x) ;;
+    *) die "--arch: '$arch' is not one of arm64, ppc64el, s390x" ;;
+    esac
+    case $what in
+    kernel|--busybox) ;;
+    *) die "--arch $arch: unknown argument '$what' (only --busybox)" ;;
+    esac
+    apt_dir=$cache/apt-$arch
+    apt_private() {
+        apt-get -q -o APT::Architecture="$arch" \
+            -o APT::Architectures="$arch" \
+            -o Dir::Etc::SourceList="$apt_dir/etc/sources.list" \
+            -o Dir::Etc::SourceParts="$apt_dir/etc/sources.list.d" \
+            -o Dir::Etc::Preferences="$apt_dir/etc/preferences" \
+            -o Dir::Etc::PreferencesParts="$apt_dir/etc/preferences.d" \
+            -o Dir::State::Lists="$apt_dir/lists" \
+            -o Dir::State::Status="$apt_dir/status" \
+            -o Dir::Cache="$apt_dir/cache" \
+            -o Dir::Cache::Archives="$apt_dir/archives" "$@"
+    }
+    # Unpack ./PATH of package $1 into $cache/$2 (kept when already there).
+    unpack() {
+        if [ -e "$cache/$2/$3" ]; then
+            return 0
+        fi
+        tmp=$(mktemp -d "$cache/.$arch-XXXXXX")
+        trap 'rm -rf "$tmp"' EXIT
+        echo "$prog: downloading $1 ($arch) into $cache" >&2
+        (cd "$tmp" && apt_private download "$1" 2>&1 |
+            grep -v '^W: Download is performed unsandboxed' >&2) || :
+        deb=$(ls "$tmp"/*.deb 2>/dev/null | head -n 1)
+        [ -n "$deb" ] || die "apt-get download $1 for $arch failed"
+        mkdir -p "$tmp/x"
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/x" "./$4" ||
+            die "cannot unpack $deb"
+        rm -rf "${cache:?}/$2"
+        mkdir -p "$cache/$2"
+        mv "$tmp/x/$4" "$cache/$2/"
+        rm -rf "$tmp"
+        trap - EXIT
+    }
+    command -v apt-get >/dev/null || die "apt-get is missing (a Debian system is needed)"
+    command -v dpkg-deb >/dev/null || die "dpkg-deb is missing"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" \
+             "$apt_dir/cache" "$apt_dir/etc/sources.list.d" \
+             "$apt_dir/etc/preferences.d" || die "cannot create $apt_dir"
+    [ -e "$apt_dir/status" ] || : > "$apt_dir/status"
+    if [ ! -e "$apt_dir/etc/sources.list" ]; then
+        keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+        cat > "$apt_dir/etc/sources.list" <<SOURCES
+deb [signed-by=$keyring] http://deb.debian.org/debian bookworm main
+deb [signed-by=$keyring] http://deb.debian.org/debian bookworm-updates main
+deb [signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
+SOURCES
+    fi
+    # Lists are refreshed once a day at most (also after a failed try);
+    # offline, old lists or the cached files are used.
+    if [ -z "$(find "$apt_dir/updated" -mtime -1 2>/dev/null)" ]; then
+        apt_private update >"$apt_dir/update.log" 2>&1 ||
+            echo "$prog: apt-get update of the private $arch lists failed (see $apt_dir/update.log)" >&2
+        touch "$apt_dir/updated"
+    fi
+    if [ "$what" = --busybox ]; then
+        unpack busybox-static "busybox-$arch" busybox bin/busybox
+        echo "$cache/busybox-$arch/busybox"
+        return 0
+    fi
+    flavour=$arch
+    [ "$arch" = ppc64el ] && flavour=powerpc64le
+    meta=linux-image-$flavour
+    pkg=$(apt_private -qq install -s "$meta" 2>/dev/null |
+          sed -n 's/^Inst \(linux-image-[0-9][^ ]*\) .*/\1/p' | head -n 1)
+    if [ -z "$pkg" ]; then
+        pkg=$(apt-cache -o APT::Architecture="$arch" \
+              -o Dir::State::Lists="$apt_dir/lists" \
+              -o Dir::Etc::SourceList="$apt_dir/etc/sources.list" \
+              -o Dir::Etc::SourceParts="$apt_dir/etc/sources.list.d" \
+              -o Dir::State::Status="$apt_dir/status" \
+              -o Dir::Cache="$apt_dir/cache" depends "$meta" 2>/dev/null |
+              sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n 1)
+    fi
+    if [ -z "$pkg" ]; then
+        cached=$(ls -d "$cache"/kernel-linux-image-*-"$flavour"/boot/vmlinu* \
+                 2>/dev/null | sort -V | tail -n 1)
+        [ -n "$cached" ] || die "no $meta in the private $arch lists and nothing cached (see $apt_dir/update.log)"
+        echo "$cached"
+        return 0
+    fi
+    unpack "$pkg" "kernel-$pkg" boot boot
+    ls "$cache/kernel-$pkg"/boot/vmlinu* | head -n 1
+}
+if [ "${1:-}" = --arch ]; then
+    [ $# -ge 2 ] || die "--arch needs an architecture (arm64, ppc64el, s390x)"
+    foreign_arch "$2" "${3:-}"
+    exit 0
+fi
+# ---- end of other guest architectures --------------------------------------
+
 case ${1:-} in
 -h|--help)
     cat <<USAGE

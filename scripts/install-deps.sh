@@ -22,6 +22,9 @@ packages="
     gcc-i686-linux-gnu libc6-dev-i386-cross
     busybox-static cpio
     gnuplot-nox
+    qemu-system-arm qemu-system-ppc
+    gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
+    libasan8 libubsan1
     debootstrap
 "
 

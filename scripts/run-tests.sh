@@ -24,5 +24,27 @@ rc=0
 # No --no-rebuild: since meson 1.7 (Debian 13) "meson compile" leaves out
 # the test-only targets that "meson test" builds first.
 meson test -C build --print-errorlogs "$@" || rc=$?
-python3 scripts/tap-summary.py build/meson-logs/testlog.json || rc=1
+logs=build/meson-logs/testlog.json
+
+# ---- Sanitizers (scripts/run-sanitizers.py) -------------------------------
+# A full run (no test names given) also builds with ASan + UBSan in
+# build-asan and runs the suites that can run sanitized there (one to two
+# minutes); its checks count in the summary line. SANITIZE=0 skips it.
+if [ $# = 0 ] && [ "${SANITIZE:-1}" != 0 ]; then
+    sanitize_log=build-asan/meson-logs/sanitize-testlog.json
+    rm -f "$sanitize_log"
+    python3 scripts/run-sanitizers.py build-asan || rc=1
+    if [ -f "$sanitize_log" ]; then
+        logs="$logs $sanitize_log"
+    else
+        echo "run-tests.sh: the sanitizer run stopped before its tests" >&2
+        rc=1
+    fi
+fi
+# ---------------------------------------------------------------------------
+
+all=build/meson-logs/all-testlog.json
+# shellcheck disable=SC2086
+cat $logs > "$all"
+python3 scripts/tap-summary.py "$all" || rc=1
 exit $rc

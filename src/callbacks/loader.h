@@ -12,13 +12,38 @@
 typedef struct BackdoorCallbacks BackdoorCallbacks;
 
 /*
- * Open @path, check its ABI version and run its init with @info (whose
- * version field is filled in here). On failure return NULL and set @errp
- * to one line that names @path and the reason.
+ * Load the library @name, check its ABI version and run its init with
+ * @info (whose version field is filled in here). A @name without '/' is
+ * looked up in the current directory, then in the packaged callbacks
+ * directory (backdoor_callbacks_dir()). The file is checked before it is
+ * opened (exists, is a regular readable file, an ELF shared library for
+ * this host). On failure return NULL and set @errp to one line that names
+ * the library, the reason and what to do.
+ *
+ * While the library loads and its init runs, a crash (SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE, SIGABRT), a stop (SIGINT, SIGTERM, SIGHUP) or an exit()
+ * prints one line naming the library on stderr and ends the process as it
+ * would have ended without the loader (an exit(0) ends it with status 1);
+ * an init that has not returned after a few seconds gets one line saying
+ * that QEMU is still waiting for it.
  */
-BackdoorCallbacks *backdoor_callbacks_load(const char *path,
+BackdoorCallbacks *backdoor_callbacks_load(const char *name,
                                            qemu_backdoor_info *info,
                                            GError **errp);
+
+/*
+ * Make the loader call @fn just before a library's load or init ends the
+ * process (see above), e.g. to remove files made for it. @fn may run in a
+ * signal handler: it must be async-signal-safe.
+ */
+void backdoor_callbacks_set_fatal_cleanup(void (*fn)(void));
+
+/*
+ * Where libraries given by a bare name are looked up after the current
+ * directory: $QEMU_BACKDOOR_CALLBACKS_DIR, or <libdir>/qemu-backdoor/callbacks
+ * of the installation.
+ */
+const char *backdoor_callbacks_dir(void);
 
 /* Fill in the library's opaque pointer and version, run the call. */
 uint64_t backdoor_callbacks_call(BackdoorCallbacks *cb,

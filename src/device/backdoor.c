@@ -19,6 +19,7 @@
 #include "hw/pci/pci.h"
 #include "hw/qdev-properties.h"
 #include "hw/core/cpu.h"
+#include "hw/core/sysemu-cpu-ops.h"
 #include "migration/vmstate.h"
 #include "qemu/notify.h"
 #include "qom/object.h"
@@ -41,7 +42,8 @@ struct BackdoorState {
     MemoryRegion ctrl;
     MemoryRegion data;
     void *data_ptr;
-    bool big_endian;            /* the guest's, cached off the call path */
+    bool big_endian;            /* the target's default byte order */
+    bool cpu_endian;            /* CPUs can switch: ask the calling one */
     BackdoorCallbacks *callbacks;
     Notifier exit_notifier;     /* QEMU does not unrealize devices at exit */
 
@@ -73,13 +75,26 @@ backdoor_guest_error(BackdoorState *s, const char *fmt, ...)
     }
 }
 
-static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd)
+/*
+ * The calling CPU's byte order, as legacy virtio asks it: a ppc64 CPU runs
+ * a little-endian Linux, an arm one may run big-endian. Targets whose
+ * byte order is fixed keep the cached answer (no call, no state sync).
+ */
+static bool backdoor_guest_big_endian(BackdoorState *s)
+{
+    if (s->cpu_endian && current_cpu) {
+        return cpu_virtio_is_big_endian(current_cpu);
+    }
+    return s->big_endian;
+}
+
+static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
 {
     qemu_backdoor_call call = {
         .cmd = cmd,
         .data = s->data_ptr,
         .data_size = s->data_size,
-        .guest_big_endian = s->big_endian,
+        .guest_big_endian = be,
         .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
         .mode = QEMU_BACKDOOR_MODE_SYSTEM,
     };
@@ -89,12 +104,12 @@ static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd)
     return s->result;
 }
 
-/* The command word of a CALL read, in the guest's byte order. */
-static uint64_t backdoor_call_word(BackdoorState *s)
+/* The command word of a CALL read, in the guest's byte order @be. */
+static uint64_t backdoor_call_word(BackdoorState *s, bool be)
 {
     const void *p = (const uint8_t *)s->data_ptr + s->call_offset;
 
-    return s->big_endian ? ldq_be_p(p) : ldq_le_p(p);
+    return be ? ldq_be_p(p) : ldq_le_p(p);
 }
 
 static bool backdoor_is_reg(hwaddr addr)
@@ -131,6 +146,7 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
 {
     BackdoorState *s = opaque;
     uint64_t val;
+    bool be;
 
     switch (addr) {
     case BACKDOOR_REG_ID:
@@ -155,7 +171,8 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
         if (!backdoor_width_ok(s, addr, size, "read")) {
             return ~0ULL;
         }
-        return backdoor_call(s, backdoor_call_word(s));
+        be = backdoor_guest_big_endian(s);
+        return backdoor_call(s, backdoor_call_word(s, be), be);
     default:
         backdoor_guest_error(s, "read of %s control offset 0x%" HWADDR_PRIx,
                              backdoor_is_reg(addr) ? "write-only" : "reserved",
@@ -176,7 +193,7 @@ static void backdoor_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
     switch (addr) {
     case BACKDOOR_REG_CMD:
         if (backdoor_width_ok(s, addr, size, "write")) {
-            backdoor_call(s, val);
+            backdoor_call(s, val, backdoor_guest_big_endian(s));
         }
         break;
     case BACKDOOR_REG_CALL_OFFSET:
@@ -256,6 +273,8 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
     }
     s->data_ptr = memory_region_get_ram_ptr(&s->data);
     s->big_endian = target_words_bigendian();
+    s->cpu_endian = first_cpu &&
+                    CPU_GET_CLASS(first_cpu)->sysemu_ops->virtio_is_big_endian;
     s->call_offset = s->data_size - 8;
 
     info.mode = QEMU_BACKDOOR_MODE_SYSTEM;

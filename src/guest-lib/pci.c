@@ -155,11 +155,52 @@ static int find_device(const char *want, char *addr)
     return 0;
 }
 
-/* Map sysfs resource file @name of @dir; @size 0: the whole file. */
-static void *map_resource(const char *dir, const char *name, size_t *size)
+/*
+ * Where BAR @bar starts inside its page. sysfs maps whole pages from the
+ * one that holds the BAR's start, so a BAR smaller than a page that is not
+ * page-aligned starts that far into the mapping. Linux on ppc64 pseries
+ * (64 KiB pages) packs the 4 KiB control BARs of several devices into one
+ * page: offset 0 of the mapping is then the first device's registers.
+ */
+static size_t bar_page_offset(const char *dir, unsigned bar)
+{
+    char path[FILE_PATH_MAX];
+    unsigned long long start = 0, end, flags;
+    size_t page = sysconf(_SC_PAGESIZE);
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/resource", dir);
+    f = fopen(path, "re");
+    if (!f) {
+        return 0;
+    }
+    for (unsigned i = 0; i <= bar; i++) {
+        if (fscanf(f, "%llx %llx %llx", &start, &end, &flags) != 3) {
+            start = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return start & (page - 1);
+}
+
+static void unmap_resource(void *p, size_t size)
+{
+    size_t page_off = (uintptr_t)p & (sysconf(_SC_PAGESIZE) - 1);
+
+    munmap((char *)p - page_off, size + page_off);
+}
+
+/*
+ * Map sysfs resource file @name (resource<@bar>) of @dir; @size 0: the
+ * whole file.
+ */
+static void *map_resource(const char *dir, const char *name, unsigned bar,
+                          size_t *size)
 {
     char path[FILE_PATH_MAX];
     struct stat st;
+    size_t page_off;
     void *p;
     int fd;
 
@@ -184,8 +225,12 @@ static void *map_resource(const char *dir, const char *name, size_t *size)
         close(fd);
         return NULL;
     }
-    p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
+    page_off = bar_page_offset(dir, bar);
+    p = mmap(NULL, *size + page_off, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
+    if (p != MAP_FAILED) {
+        p = (char *)p + page_off;
+    } else {
         backdoor_error(errno, "cannot map %s: %s%s", path, strerror(errno),
                        errno == EPERM ?
                        " (kernel lockdown or not root?)" : "");
@@ -195,7 +240,11 @@ static void *map_resource(const char *dir, const char *name, size_t *size)
     return p;
 }
 
-/* Turn on memory decoding if no firmware did (sysfs "enable"). */
+/*
+ * Turn on memory decoding if no firmware did (sysfs "enable"): SeaBIOS
+ * does, but on ppc64 pseries SLOF lists the device and Linux assigns its
+ * BARs without enabling it.
+ */
 static void enable_device(const char *dir)
 {
     char path[FILE_PATH_MAX];
@@ -214,10 +263,10 @@ static void enable_device(const char *dir)
 static void pci_close(qemu_backdoor_channel *ch)
 {
     if (ch->data) {
-        munmap(ch->data, ch->data_size);
+        unmap_resource(ch->data, ch->data_size);
     }
     if (ch->ctrl) {
-        munmap((void *)ch->ctrl, ch->ctrl_size);
+        unmap_resource((void *)ch->ctrl, ch->ctrl_size);
     }
 }
 
@@ -231,7 +280,7 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
     }
     snprintf(dir, sizeof(dir), "%s/%s", sysfs_root(), addr);
     snprintf(what, sizeof(what), "backdoor PCI device %s", addr);
-    ch->ctrl = map_resource(dir, "resource0", &ch->ctrl_size);
+    ch->ctrl = map_resource(dir, "resource0", 0, &ch->ctrl_size);
     if (!ch->ctrl) {
         return -1;
     }
@@ -241,7 +290,8 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
         goto fail;
     }
     ch->id = backdoor_ctrl_read32(ch, BACKDOOR_REG_ID);
-    if (ch->id == UINT32_MAX) {
+    /* Decoding off reads ~0 on x86, 0 or 0xffffff00 on ppc64 pseries */
+    if (BACKDOOR_ID_GET_MAGIC(ch->id) != BACKDOOR_ID_MAGIC) {
         enable_device(dir);
         ch->id = backdoor_ctrl_read32(ch, BACKDOOR_REG_ID);
     }
@@ -260,7 +310,7 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
         goto fail;
     }
     ch->data_size = size;
-    ch->data = map_resource(dir, "resource2", &(size_t){ size });
+    ch->data = map_resource(dir, "resource2", 2, &(size_t){ size });
     if (!ch->data) {
         goto fail;
     }

@@ -30,8 +30,15 @@ uint64_t backdoor_user_call(uint64_t cmd);
 bool backdoor_user_is_ctrl_fd(int fd);
 bool backdoor_user_is_ctrl_file(dev_t dev, ino_t ino);
 
-/* Remove the channel files, unload the callbacks; runs once. */
+/*
+ * In the owner (the process that ran the library's init): run the
+ * library's exit and remove the files, once. In a forked child: flush.
+ */
 void backdoor_user_cleanup(void);
+bool backdoor_user_is_owner(void);
+
+/* Have QEMU load the helper as a plugin that sees execve (exec-hook.c). */
+void backdoor_user_request_exec_hook(void);
 
 /* Guest mappings of the control file (interpose.c). */
 bool backdoor_user_lookup(uintptr_t addr, uint64_t *offset, int *prot);

@@ -7,18 +7,31 @@
 #include "backdoor-user.h"
 #include "loader.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/prctl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define PROG "qemu-backdoor"
+
+/* A default base lives in TMPDIR/qemu-backdoor.XXXXXX, with these files */
+#define TMPDIR_PREFIX "qemu-backdoor."
+#define TMPDIR_BASE "backdoor"
+#define TMPDIR_OWNER "owner"
 
 bool backdoor_user_active;
 bool backdoor_user_big_endian;
@@ -30,9 +43,12 @@ static struct {
     char *base;
     char *ctrl_path;
     char *data_path;
-    const char *made[2];        /* the channel files made so far */
+    const char *made[3];        /* the files made so far */
     int n_made;
     char *tmpdir;           /* made for a default base; removed at exit */
+    char *owner_path;       /* TMPDIR_OWNER in tmpdir: the owner's pid */
+    char *args;             /* QEMU_BACKDOOR_ARGS, kept for the library */
+    pid_t owner;            /* the process that ran the library's init */
     dev_t ctrl_dev;
     ino_t ctrl_ino;
     uint64_t call_offset;
@@ -75,6 +91,8 @@ static int backdoor_user_vcpu_index(void)
     return thread_vcpu;
 }
 
+static uint64_t guest_error(void);
+
 uint64_t backdoor_user_call(uint64_t cmd)
 {
     qemu_backdoor_call call = {
@@ -86,7 +104,9 @@ uint64_t backdoor_user_call(uint64_t cmd)
         .mode = QEMU_BACKDOOR_MODE_USER,
     };
 
-    thread_result = backdoor_callbacks_call(bd.cb, &call);
+    /* After the owner's exit ran (an exec that then failed): no library */
+    thread_result = __atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE) ?
+                    guest_error() : backdoor_callbacks_call(bd.cb, &call);
     return thread_result;
 }
 
@@ -98,7 +118,8 @@ static uint64_t guest_error(void)
 
 uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
 {
-    uint64_t v, mask = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+    /* The out-of-line path reads up to 64 bytes: all ones beyond 8 */
+    uint64_t v, mask = size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
 
     if (size != 4 && size != 8) {
         return guest_error() & mask;
@@ -173,20 +194,56 @@ bool backdoor_user_is_ctrl_fd(int fd)
            backdoor_user_is_ctrl_file(st.st_dev, st.st_ino);
 }
 
+/*
+ * Only the owner, the process that ran the library's init, runs its exit
+ * and removes the files. A forked child (a guest fork is a fork of QEMU)
+ * shares the channel and has a copy of the library, but leaves both to
+ * its parent: a subshell must not close the channel of the shell.
+ */
+bool backdoor_user_is_owner(void)
+{
+    return backdoor_user_active && getpid() == bd.owner;
+}
+
 void backdoor_user_cleanup(void)
 {
     if (!backdoor_user_active ||
         __atomic_exchange_n(&bd.cleaned, 1, __ATOMIC_SEQ_CST)) {
         return;
     }
+    if (getpid() != bd.owner) {
+        /* What the child's calls printed; the parent's went before fork */
+        fflush(NULL);
+        return;
+    }
     unlink(bd.ctrl_path);
     unlink(bd.data_path);
     if (bd.tmpdir) {
+        unlink(bd.owner_path);
         rmdir(bd.tmpdir);
     }
     backdoor_callbacks_unload(bd.cb);
     /* QEMU leaves with exit_group(): flush what the callbacks printed */
     fflush(NULL);
+}
+
+/* Flush before a fork so that the child does not print it again. */
+static void backdoor_user_prefork(void)
+{
+    if (backdoor_user_active) {
+        fflush(NULL);
+    }
+}
+
+/* Async-signal-safe: also run when a library's init crashes */
+static void remove_made_files(void)
+{
+    while (bd.n_made) {
+        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
+    }
+    if (bd.tmpdir) {
+        rmdir(bd.tmpdir);
+    }
 }
 
 static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
@@ -200,12 +257,7 @@ static void die(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    while (bd.n_made) {
-        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
-    }
-    if (bd.tmpdir) {
-        rmdir(bd.tmpdir);
-    }
+    remove_made_files();
     _exit(1);
 }
 
@@ -286,6 +338,102 @@ static void hide_preload(void)
 }
 
 /*
+ * /proc/self/environ shows the environment block QEMU started with, which
+ * neither unsetenv() nor QEMU's copy for the guest changes (QEMU 7.2 does
+ * not emulate that file): rewrite the block in place without the hidden
+ * variables. environ is moved to the heap first, as its strings point into
+ * the block. Every rewritten entry is no longer than the original, so the
+ * kept entries move down; the freed tail is zeroed and cut off with
+ * PR_SET_MM_MAP (a kernel without CONFIG_CHECKPOINT_RESTORE refuses it:
+ * there the tail reads as empty entries).
+ */
+static bool hidden_variable(const char *entry)
+{
+    static const char *const hide[] = {
+        "QEMU_BACKDOOR_LIB=", "QEMU_BACKDOOR_ARGS=",
+        "QEMU_BACKDOOR_DATA_SIZE=", "QEMU_BACKDOOR_CALLBACKS_DIR=",
+        "LD_PRELOAD=",
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(hide); i++) {
+        if (g_str_has_prefix(entry, hide[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Set the end of the environment block that /proc/self/environ shows. */
+static void set_env_end(const unsigned long *f, unsigned long env_end)
+{
+    /* /proc/self/stat fields 26-28 and 45-51, as the kernel has them */
+    struct prctl_mm_map map = {
+        .start_code = f[26], .end_code = f[27], .start_stack = f[28],
+        .start_data = f[45], .end_data = f[46], .start_brk = f[47],
+        .brk = syscall(SYS_brk, 0), .arg_start = f[48], .arg_end = f[49],
+        .env_start = f[50], .env_end = env_end, .exe_fd = -1,
+    };
+
+    /* PR_SET_MM_MAP needs no privilege (PR_SET_MM_ENV_END does) */
+    prctl(PR_SET_MM, PR_SET_MM_MAP, (unsigned long)&map, sizeof(map), 0);
+}
+
+static void hide_environ_block(void)
+{
+    g_autofree char *stat = NULL;
+    unsigned long f[52] = { 0 };
+    const char *preload;
+    char *p, *in, *out, **copy;
+    size_t n = 0;
+
+    for (char **e = environ; *e; e++) {
+        n++;
+    }
+    copy = g_new0(char *, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = g_strdup(environ[i]);
+    }
+    environ = copy;
+    preload = getenv("LD_PRELOAD");
+
+    /* The numeric fields of /proc/self/stat from 3, after "(comm)" */
+    if (!g_file_get_contents("/proc/self/stat", &stat, NULL, NULL) ||
+        !(p = strrchr(stat, ')'))) {
+        return;
+    }
+    p += 2;
+    for (int i = 3; i < 52 && *p; i++) {
+        if (i == 3) {
+            p++;        /* the state letter */
+        } else {
+            f[i] = strtoul(p, &p, 10);
+        }
+    }
+    if (f[51] <= f[50]) {
+        return;
+    }
+    in = out = (char *)f[50];
+    while (in < (char *)f[51]) {
+        size_t len = strnlen(in, (char *)f[51] - in);
+        char *next = in + len + 1;
+
+        if (g_str_has_prefix(in, "LD_PRELOAD=") && preload &&
+            strlen(preload) < len - strlen("LD_PRELOAD=") + 1) {
+            /* What is left of LD_PRELOAD once the helper's entry is gone */
+            out += sprintf(out, "LD_PRELOAD=%s", preload) + 1;
+        } else if (len && !hidden_variable(in)) {
+            memmove(out, in, len + 1);
+            out += len + 1;
+        }
+        in = next;
+    }
+    if (out < (char *)f[51]) {
+        memset(out, 0, (char *)f[51] - out);
+        set_env_end(f, (unsigned long)out);
+    }
+}
+
+/*
  * A base path the user gives may be in a shared directory such as /tmp:
  * follow no symlink and take over no file of another user, whose owner
  * could then read or change what the guest and the callbacks exchange.
@@ -311,6 +459,147 @@ static int open_channel_file(const char *path)
     return fd;
 }
 
+static const char *tmp_root(void)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    return tmp && *tmp ? tmp : "/tmp";
+}
+
+/*
+ * The owner of a private directory holds a shared flock on it through a
+ * close-on-exec descriptor, so the lock is held while the owner or a
+ * forked child of it runs QEMU, and released when they exit, exec or are
+ * killed (SIGKILL included). It also writes its pid in TMPDIR_OWNER.
+ */
+static void make_private_dir(void)
+{
+    char *templ = g_strdup_printf("%s/" TMPDIR_PREFIX "XXXXXX", tmp_root());
+    char pid[24];
+    int dfd, fd, len;
+
+    if (!mkdtemp(templ)) {
+        die("cannot create a directory %s: %s", templ, strerror(errno));
+    }
+    bd.tmpdir = templ;
+    bd.owner_path = g_strdup_printf("%s/" TMPDIR_OWNER, templ);
+    dfd = open(templ, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 || flock(dfd, LOCK_SH)) {
+        die("cannot lock %s: %s", templ, strerror(errno));
+    }
+    /*
+     * It stays open to hold the lock, moved out of the low numbers a guest
+     * expects its own open() to return.
+     */
+    fd = fcntl(dfd, F_DUPFD_CLOEXEC, 100);
+    if (fd >= 0) {
+        close(dfd);
+    }
+    fd = open(bd.owner_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+              O_CLOEXEC, 0600);
+    if (fd < 0) {
+        die("cannot create %s: %s", bd.owner_path, strerror(errno));
+    }
+    bd.made[bd.n_made++] = bd.owner_path;
+    len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (write(fd, pid, len) != len) {
+        die("cannot write %s: %s", bd.owner_path, strerror(errno));
+    }
+    close(fd);
+}
+
+/* Does @pid map the file @st (the data channel of a live owner)? */
+static bool maps_file(pid_t pid, const struct stat *st)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)pid);
+    char line[4096];
+    bool found = false;
+    FILE *f = fopen(path, "re");
+
+    if (!f) {
+        /* Gone now, or not ours to read: only "gone" is a no */
+        return errno != ENOENT && errno != ESRCH;
+    }
+    while (!found && fgets(line, sizeof(line), f)) {
+        unsigned int maj, min;
+        unsigned long ino;
+
+        found = sscanf(line, "%*s %*s %*s %x:%x %lu", &maj, &min, &ino) == 3
+                && ino == st->st_ino && maj == major(st->st_dev) &&
+                min == minor(st->st_dev);
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * Remove the private directory @name in @root if its owner is gone (its
+ * lock is free and its pid is dead or no longer maps the data file, as
+ * after an exec): what a SIGKILL or an exec of the owner left behind.
+ * Only directories of this user with an owner file are considered.
+ */
+static void reap_one(int root, const char *name)
+{
+    static const char *const files[] = {
+        TMPDIR_BASE ".ctrl", TMPDIR_BASE ".data", TMPDIR_OWNER,
+    };
+    char buf[24] = "";
+    struct stat st, data;
+    int dfd, fd;
+    long pid;
+    ssize_t n;
+
+    dfd = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                 O_CLOEXEC);
+    if (dfd < 0) {
+        return;
+    }
+    if (fstat(dfd, &st) || st.st_uid != geteuid() || (st.st_mode & 077) ||
+        flock(dfd, LOCK_EX | LOCK_NB)) {
+        goto out;
+    }
+    fd = openat(dfd, TMPDIR_OWNER, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        goto out;       /* not made by this helper, or not set up yet */
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+    if (pid <= 0) {
+        goto out;
+    }
+    if ((kill(pid, 0) == 0 || errno == EPERM) &&
+        (fstatat(dfd, TMPDIR_BASE ".data", &data, AT_SYMLINK_NOFOLLOW) ||
+         maps_file(pid, &data))) {
+        goto out;       /* alive and still using it */
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        unlinkat(dfd, files[i], 0);
+    }
+    unlinkat(root, name, AT_REMOVEDIR);
+out:
+    close(dfd);
+}
+
+static void reap_stale_dirs(void)
+{
+    DIR *dir = opendir(tmp_root());
+    struct dirent *d;
+
+    if (!dir) {
+        return;
+    }
+    while ((d = readdir(dir))) {
+        if (d->d_type == DT_DIR || d->d_type == DT_UNKNOWN) {
+            if (g_str_has_prefix(d->d_name, TMPDIR_PREFIX) &&
+                strlen(d->d_name) == strlen(TMPDIR_PREFIX) + 6) {
+                reap_one(dirfd(dir), d->d_name);
+            }
+        }
+    }
+    closedir(dir);
+}
+
 static void make_files(const char *base)
 {
     uint8_t id[4];
@@ -320,15 +609,8 @@ static void make_files(const char *base)
     if (base && *base) {
         bd.base = g_strdup(base);
     } else {
-        const char *tmp = getenv("TMPDIR");
-        char *templ = g_strdup_printf("%s/qemu-backdoor.XXXXXX",
-                                      tmp && *tmp ? tmp : "/tmp");
-
-        if (!mkdtemp(templ)) {
-            die("cannot create a directory %s: %s", templ, strerror(errno));
-        }
-        bd.tmpdir = templ;
-        bd.base = g_strdup_printf("%s/backdoor", templ);
+        make_private_dir();
+        bd.base = g_strdup_printf("%s/" TMPDIR_BASE, bd.tmpdir);
     }
     bd.ctrl_path = g_strdup_printf("%s.ctrl", bd.base);
     bd.data_path = g_strdup_printf("%s.data", bd.base);
@@ -411,23 +693,32 @@ static void backdoor_user_init(void)
         }
     }
     bd.call_offset = bd.data_size - 8;
+    bd.owner = getpid();
+    reap_stale_dirs();
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
-    info.args = getenv("QEMU_BACKDOOR_ARGS");
+    /* A copy: the library may keep it, and the environment is rewritten */
+    bd.args = g_strdup(getenv("QEMU_BACKDOOR_ARGS"));
+    info.args = bd.args;
     info.id = bd.base;
     info.data = bd.data;
     info.data_size = bd.data_size;
     info.guest_big_endian = backdoor_user_big_endian;
+    backdoor_callbacks_set_fatal_cleanup(remove_made_files);
     bd.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!bd.cb) {
         die("%s", err->message);
     }
     backdoor_user_active = true;
     atexit(backdoor_user_atexit);
+    pthread_atfork(backdoor_user_prefork, NULL, NULL);
 
     hide_preload();
     unsetenv("QEMU_BACKDOOR_LIB");
     unsetenv("QEMU_BACKDOOR_ARGS");
     unsetenv("QEMU_BACKDOOR_DATA_SIZE");
+    unsetenv("QEMU_BACKDOOR_CALLBACKS_DIR");
+    hide_environ_block();
     setenv("QEMU_BACKDOOR_PATH", bd.base, 1);
+    backdoor_user_request_exec_hook();
 }

@@ -28,6 +28,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'guest'))
 import guestvm  # noqa: E402  (tests/guest: boots the real guest)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                '..', 'baremetal'))
+import baremetal_vm  # noqa: E402  (tests/baremetal: the bare-metal guest)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'user'))
 from staticqemu import skip_reason  # noqa: E402
 
@@ -35,6 +38,8 @@ from staticqemu import skip_reason  # noqa: E402
 # (BENCH_MERGE: results.md files of other runs, e.g. Debian 13's from
 # scripts/debian13-root.sh --bench) can stand beside them.
 QEMU_VERSION = E.get('BENCH_QEMU_VERSION', '')
+QEMU_LABEL = ', QEMU ' + QEMU_VERSION if QEMU_VERSION else ''
+SYSTEM_GROUP = re.compile(r'(VM|bare-metal) (\w+), QEMU ([\d.]+)')
 MERGE = E.get('BENCH_MERGE', '').split()
 
 
@@ -71,6 +76,7 @@ class Table:
         self.targets = []     # (what, ratio, op, limit, met)
         self.threads = []     # (where, threads, calls/s, lost, wrong)
         self.skipped = []     # (what, why)
+        self.notes = []
 
     def add(self, group, samples, name, baseline=None):
         """A row: median, min, max of @name's samples, and the median of
@@ -97,20 +103,22 @@ class Table:
         have = {row[0] for row in self.rows}
         for line in lines:
             c = [x.strip() for x in line.strip().strip('|').split('|')]
-            if len(c) == 7 and c[0].startswith('VM ') and c[0] not in have:
+            if not SYSTEM_GROUP.match(c[0]):
+                continue
+            if len(c) == 7 and c[0] not in have:
                 self.rows.append((c[0], c[1], tuple(map(float, c[2:5])),
                                   c[5] or None,
                                   float(c[6]) if c[6] else None))
-            elif (len(c) == 4 and c[0].startswith('VM ') and
-                  c[0].split(':')[0] not in have and c[1] != 'n/a'):
+            elif (len(c) == 4 and c[0].split(':')[0] not in have and
+                  c[1] != 'n/a'):
                 op, limit = c[2].split()
                 self.targets.append((c[0], float(c[1]), op, float(limit),
                                      c[3] == 'yes'))
 
         def key(item):
-            m = re.match(r'VM (\w+), QEMU ([\d.]+)', item[0])
-            return (1, m.group(1) != 'tcg',
-                    tuple(map(int, m.group(2).split('.')))) if m else (0,)
+            m = SYSTEM_GROUP.match(item[0])
+            return (1, m.group(2) != 'tcg', m.group(1) != 'VM',
+                    tuple(map(int, m.group(3).split('.')))) if m else (0,)
         self.rows.sort(key=key)
         self.targets.sort(key=key)
 
@@ -141,6 +149,8 @@ class Table:
         for what, why in self.skipped:
             out.append('')
             out.append('Skipped: %s: %s' % (what, why))
+        for note in self.notes:
+            out += ['', 'Note: ' + note]
         return '\n'.join(out) + '\n'
 
 
@@ -201,8 +211,7 @@ poweroff -f
 
 
 def system_mode(table, accel, kernel):
-    where = 'VM ' + accel + (', QEMU ' + QEMU_VERSION if QEMU_VERSION
-                             else '')
+    where = 'VM ' + accel + QEMU_LABEL
     if accel == 'kvm' and not os.access('/dev/kvm', os.R_OK | os.W_OK):
         table.skipped.append((where, 'no usable /dev/kvm'))
         return
@@ -247,6 +256,37 @@ def system_mode(table, accel, kernel):
                  limit)
     table.target('%s: data channel / RAM memcpy bandwidth' % where,
                  1 / copy, '>=', 0.90)
+
+
+def bare_metal(table, accel):
+    """The bare-metal guest (no Linux): runs where a Linux guest cannot,
+    such as under the nested kvm_pvm of these machines."""
+    where = 'bare-metal ' + accel + QEMU_LABEL
+    if accel == 'kvm' and not baremetal_vm.kvm_usable():
+        table.skipped.append((where, 'no usable /dev/kvm'))
+        return
+    # An exit costs ~26 us under kvm_pvm: fewer operations keep it short
+    n = N if accel == 'tcg' else min(N, 2000)
+    rc, out, err = baremetal_vm.run(LAUNCHER, E['QEMU_SYSTEM'], accel,
+                                    E['BAREMETAL_IMAGE'], LIB,
+                                    'bench %d %d' % (n, REPS), timeout=900)
+    if rc != baremetal_vm.EXIT_OK:
+        raise RuntimeError('%s: the bare-metal benchmark failed (%s):\n%s' % (
+            where, rc, '\n'.join(out[-15:]) + err[-2000:]))
+    res, _ = parse('\n'.join(out))
+    for name in ('plain-store', 'vmport-getversion', 'edu-read'):
+        table.add(where, res, name)
+    call = table.add(where, res, 'backdoor-call-raw', 'edu-read')
+    table.add(where, res, 'backdoor-call-raw', 'vmport-getversion')
+    table.target('%s: one-exit call / edu MMIO read' % where, call, '<=',
+                 1.10 if accel == 'tcg' else 1.05)
+    emulated = [line for line in out
+                if line.startswith('bm: port I/O emulated in ring 0: ') and
+                not line.endswith(': 0')]
+    if emulated:
+        table.notes.append('%s: this KVM ignores IOPL 3, so the guest\'s '
+                           'port I/O (vmport) traps to its ring 0 and is run '
+                           'there: vmport figures include that trap.' % where)
 
 
 def plot(table):
@@ -302,6 +342,7 @@ def main():
         raise RuntimeError('no guest kernel: ' + err.strip())
     for accel in ('tcg', 'kvm'):
         system_mode(table, accel, kernel)
+        bare_metal(table, accel)
     for path in MERGE:
         table.merge(path)
     text = table.markdown()

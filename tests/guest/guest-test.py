@@ -5,7 +5,11 @@
 Boots Debian's own kernel (scripts/fetch-guest-kernel.sh) with an
 initramfs made here from busybox-static and our static guest programs,
 under the stock qemu-system-x86_64 through the launcher, with five backdoor
-devices:
+devices. GUEST_ARCH=aarch64 or ppc64le runs the same checks in one TCG boot
+of Debian's arm64 kernel on qemu-system-aarch64 -M virt, or its ppc64el
+kernel on qemu-system-ppc64 -M pseries (a little-endian guest on a target
+that starts big-endian), with that architecture's busybox-static and the
+guest programs cross-built (GUEST_SKIP says why they could not be).
 
   00:04.0  seed       examples/seed-host (prints on QEMU's stdout)
   00:05.0  test       tests/callbacks/test-callbacks.c, log A
@@ -36,6 +40,26 @@ MASK = (1 << 64) - 1
 DATA_SIZE = 1 << 20
 THREADS, THREAD_CALLS = 4, 2000
 TRACER_EVENTS, TRACER_THREADS = 50, 2
+
+# Per guest architecture: the QEMU binary and machine, the PCI bus the
+# devices go on, the console, the Debian architecture of kernel and busybox
+# (None: the host's), and the byte order the callbacks are told at init (the
+# target's default) and with each call (the calling CPU's). Guest checks
+# expect some other PCI device at 00:1f.0 (q35 has its LPC bridge there).
+ARCHES = {
+    'x86_64': dict(qemu='qemu-system-x86_64', machine=['-M', 'q35'],
+                   bus='pcie.0', console='ttyS0', debian=None,
+                   init_be=0, call_be=0),
+    'aarch64': dict(qemu='qemu-system-aarch64',
+                    machine=['-M', 'virt', '-cpu', 'cortex-a57'],
+                    bus='pcie.0', console='ttyAMA0', debian='arm64',
+                    init_be=0, call_be=0,
+                    other=['-device', 'pci-testdev,bus=pcie.0,addr=1f']),
+    'ppc64le': dict(qemu='qemu-system-ppc64', machine=['-M', 'pseries'],
+                    bus='pci.0', console='hvc0', debian='ppc64el',
+                    init_be=1, call_be=0,
+                    other=['-device', 'pci-testdev,bus=pci.0,addr=1f']),
+}
 
 # Guest checks in the order init.sh runs them; "quick" leaves out threads.
 GUEST_CHECKS = [
@@ -87,18 +111,18 @@ def qemu_prop(value):
     return value.replace(',', ',,')
 
 
-def qemu_argv(env, accel, kernel, initrd, work, mode):
+def qemu_argv(env, arch, accel, kernel, initrd, work, mode):
     logs = {name: os.path.join(work, name) for name in
             ('test-a.log', 'test-b.log', 'trace.txt')}
-    dev = 'backdoor,bus=pcie.0,addr=%s,id=%s,callbacks=%s'
+    dev = 'backdoor,bus=' + arch['bus'] + ',addr=%s,id=%s,callbacks=%s'
     return [
-        env['BACKDOOR_LAUNCHER'], env.get('QEMU_SYSTEM') or
-        'qemu-system-x86_64',
-        '-M', 'q35', '-accel', accel, '-smp', '2', '-m', '512M',
+        env['BACKDOOR_LAUNCHER'], env.get('QEMU_SYSTEM') or arch['qemu'],
+        *arch['machine'], '-accel', accel, '-smp', '2', '-m', '512M',
         '-nodefaults', '-display', 'none', '-serial', 'stdio',
         '-monitor', 'none', '-no-reboot',
-        '-kernel', kernel, '-initrd', initrd,
-        '-append', 'console=ttyS0 quiet panic=-1 bdtest_mode=' + mode +
+        '-kernel', kernel, '-initrd', initrd, *arch.get('other', []),
+        '-append', 'console=' + arch['console'] +
+        ' quiet panic=-1 bdtest_mode=' + mode +
         (' earlyprintk=ttyS0' if accel == 'kvm' else ''),
         '-device', dev % ('4', 'seed', qemu_prop(env['SEED_CALLBACKS'])),
         '-device', (dev % ('5', 'test', qemu_prop(env['TEST_CALLBACKS'])) +
@@ -127,19 +151,20 @@ CALL_RE = re.compile(r'call n=(\d+) cmd=0x([0-9a-f]+) vcpu=(-?\d+) '
 
 
 def read_calls(path):
+    """(n, cmd, vcpu, arg, be) per call, and the other lines."""
     calls, other = [], []
     with open(path) as f:
         for line in f:
             m = CALL_RE.match(line.strip())
             if m:
                 calls.append((int(m[1]), int(m[2], 16), int(m[3]),
-                              int(m[4], 16)))
+                              int(m[4], 16), int(m[6])))
             else:
                 other.append(line.strip())
     return calls, other
 
 
-def host_checks(prefix, boot, logs, work, info, mode):
+def host_checks(prefix, arch, boot, logs, work, info, mode):
     out = boot.stdout
     tap('+ 1048576' in out, prefix + '/host/seed/init-output',
         'QEMU stdout has no "+ 1048576"')
@@ -147,8 +172,9 @@ def host_checks(prefix, boot, logs, work, info, mode):
         'QEMU stdout has no "-> babe :: cafe"')
 
     calls, other = read_calls(logs['test-a.log'])
-    tap(other and other[0].startswith('init version=1 mode=1 size=%d be=0 '
-                                      'id=test ' % DATA_SIZE),
+    tap(other and other[0].startswith('init version=1 mode=1 size=%d be=%d '
+                                      'id=test ' % (DATA_SIZE,
+                                                    arch['init_be'])),
         prefix + '/host/test-log/init', other[:1])
     tap([c[0] for c in calls] == list(range(1, len(calls) + 1)),
         prefix + '/host/test-log/numbered', 'call numbers not 1..n')
@@ -157,6 +183,10 @@ def host_checks(prefix, boot, logs, work, info, mode):
         (other[-1:], len(calls)))
     tap(any(c[1] == 0x1234 and c[3] == 0 for c in calls),
         prefix + '/host/test-log/cli-call', 'no call cmd=0x1234 arg=0')
+    wrong_be = [c for c in calls if c[4] != arch['call_be']]
+    tap(calls and not wrong_be, prefix + '/host/test-log/byte-order',
+        '%d of %d calls not told be=%d, first: %s' %
+        (len(wrong_be), len(calls), arch['call_be'], wrong_be[:1]))
     stress = [c for c in calls if STRESS_BASE <= c[1] < THREAD_BASE]
     n = int(info.get('stress-calls', '0'))
     want = [(STRESS_BASE + i, (i * GOLDEN) & MASK) for i in range(n)]
@@ -238,10 +268,10 @@ def guest_checks(prefix, boot, mode):
     return info
 
 
-def run_boot(prefix, env, accel, kernel, initrd, work, mode, deadline,
+def run_boot(prefix, env, arch, accel, kernel, initrd, work, mode, deadline,
              give_up=None):
     prepare_work(work)
-    argv, logs = qemu_argv(env, accel, kernel, initrd, work, mode)
+    argv, logs = qemu_argv(env, arch, accel, kernel, initrd, work, mode)
     boot = Boot(argv, os.path.join(work, 'console.log'), deadline, give_up)
     if boot.gave_up:
         return boot
@@ -252,7 +282,7 @@ def run_boot(prefix, env, accel, kernel, initrd, work, mode, deadline,
     tap(not boot.timed_out and boot.returncode == 0,
         prefix + '/host/qemu/poweroff', 'timed out' if boot.timed_out else
         'exit %d: %s' % (boot.returncode, '\n'.join(boot.stderr[-10:])))
-    host_checks(prefix, boot, logs, work, info, mode)
+    host_checks(prefix, arch, boot, logs, work, info, mode)
     return boot
 
 
@@ -264,29 +294,53 @@ def main():
                        os.environ.get('BUSYBOX', '/bin/busybox'))
         return 0
     env = os.environ
+    arch_name = env.get('GUEST_ARCH', 'x86_64')
+    arch = ARCHES[arch_name]
+    prefix = '' if arch_name == 'x86_64' else '/' + arch_name
+    qemu = env.get('QEMU_SYSTEM') or arch['qemu']
+    skip = env.get('GUEST_SKIP') or (
+        not shutil.which(qemu) and 'no %s (Debian: %s)' % (qemu, {
+            'qemu-system-aarch64': 'qemu-system-arm',
+            'qemu-system-ppc64': 'qemu-system-ppc'}.get(qemu, qemu)))
+    if skip:
+        tap(True, prefix + '/tcg', skip=skip)
+        print('1..%d' % n_tests)
+        return 0
     base = env.get('GUEST_TEST_DIR', '/tmp/qemu-backdoor-guest-test')
     os.makedirs(base, exist_ok=True)
     programs = dict(p.split('=', 1) for p in
                     env['GUEST_PROGRAMS'].split(os.pathsep))
 
-    kernel, err = fetch_kernel(env['FETCH_KERNEL'])
-    tap(bool(kernel), '/host/kernel', err)
+    fetch_args = ['--arch', arch['debian']] if arch['debian'] else []
+    kernel, err = fetch_kernel(env['FETCH_KERNEL'], *fetch_args)
+    tap(bool(kernel), prefix + '/host/kernel', err)
     if not kernel:
         print('1..%d' % n_tests)
         return 1
     note('kernel: ' + kernel)
+    busybox = env.get('BUSYBOX', '/bin/busybox')
+    if arch['debian']:
+        busybox, err = fetch_kernel(env['FETCH_KERNEL'], *fetch_args,
+                                    '--busybox')
+        tap(bool(busybox), prefix + '/host/busybox', err)
+        if not busybox:
+            print('1..%d' % n_tests)
+            return 1
 
     initrd = os.path.join(base, 'initramfs.cpio')
-    make_initramfs(initrd, env['GUEST_INIT'], programs,
-                   env.get('BUSYBOX', '/bin/busybox'))
+    make_initramfs(initrd, env['GUEST_INIT'], programs, busybox)
 
-    run_boot('/tcg', env, 'tcg', kernel, initrd, os.path.join(base, 'tcg'),
-             'full', float(env.get('GUEST_TEST_TIMEOUT', '600')))
+    run_boot(prefix + '/tcg', env, arch, 'tcg', kernel, initrd,
+             os.path.join(base, 'tcg'), 'full',
+             float(env.get('GUEST_TEST_TIMEOUT', '600')))
 
-    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+    if arch['debian']:
+        tap(True, prefix + '/kvm', skip='KVM runs only guests of the '
+            'host architecture (x86_64)')
+    elif not os.access('/dev/kvm', os.R_OK | os.W_OK):
         tap(True, '/kvm', skip='no usable /dev/kvm')
     else:
-        boot = run_boot('/kvm', env, 'kvm', kernel, initrd,
+        boot = run_boot('/kvm', env, arch, 'kvm', kernel, initrd,
                         os.path.join(base, 'kvm'), 'quick', 300,
                         kvm_unusable)
         if boot.gave_up:

@@ -16,9 +16,11 @@ import subprocess
 import time
 
 
-def fetch_kernel(script):
-    """Run scripts/fetch-guest-kernel.sh: (path of vmlinuz or '', stderr)."""
-    fetch = subprocess.run([script], stdout=subprocess.PIPE,
+def fetch_kernel(script, *args):
+    """Run scripts/fetch-guest-kernel.sh: (path of vmlinuz or '', stderr).
+    With --arch ARCH [--busybox]: another architecture's kernel or busybox.
+    """
+    fetch = subprocess.run([script, *args], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     kernel = fetch.stdout.strip().splitlines()[-1] if fetch.stdout else ''
     if fetch.returncode != 0 or not os.path.isfile(kernel):
@@ -104,7 +106,9 @@ class Boot:
             self.seconds = time.monotonic() - start
 
     def guest_lines(self):
-        return [line[3:] for line in self.stdout if line.startswith('@@ ')]
+        # A kernel message may have started the console line first.
+        return [line[line.index('@@ ') + 3:] for line in self.stdout
+                if '@@ ' in line]
 
 
 def kvm_unusable(boot, elapsed):

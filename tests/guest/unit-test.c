@@ -159,6 +159,38 @@ int main(void)
               "CALL_OFFSET 0x%" PRIx64, le64toh(v));
     }
 
+    /*
+     * A control BAR that does not start its page (Linux on ppc64 pseries
+     * packs 4 KiB BARs into 64 KiB pages; here, with 4 KiB host pages, a
+     * BAR at 0x800 into its page): the registers are at the BAR's offset
+     * in the mapping, another BAR (here: zeros) at offset 0.
+     */
+    fake_device("0000:00:06.0", 0x42440100, 0x99);
+    snprintf(path, sizeof(path), "%s/0000:00:06.0/resource0", sys);
+    {
+        char page[0x800 + 0x30] = { 0 };
+        FILE *f = fopen(path, "rb");
+
+        if (!f || fread(page + 0x800, 1, 0x30, f) != 0x30) {
+            printf("Bail out! cannot read %s\n", path);
+            return 1;
+        }
+        fclose(f);
+        put(path, page, sizeof(page), CTRL_SIZE);
+    }
+    snprintf(path, sizeof(path), "%s/0000:00:06.0/resource", sys);
+    put(path, "0x0000200080001800 0x00002000800027ff 0x0000000000040200\n"
+        "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+        "0x0000210000100000 0x00002100001fffff 0x0000000000140204\n", 171,
+        171);
+    ch = qemu_backdoor_open("00:06.0");
+    v = ch ? qemu_backdoor_channel_call(ch, 1) : 0;
+    check(ch && qemu_backdoor_channel_id(ch) == 0x42440100 && v == 0x99,
+          "pci/bar-inside-page", "%s, id 0x%x, call 0x%" PRIx64,
+          ch ? "open" : qemu_backdoor_error(),
+          ch ? qemu_backdoor_channel_id(ch) : 0, v);
+    qemu_backdoor_close(ch);
+
     /* User mode: files as a helper makes them, but no helper */
     snprintf(base, sizeof(base), "%s/chan", dir);
     snprintf(path, sizeof(path), "%s.ctrl", base);

@@ -8,10 +8,12 @@ import os
 import random
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qtest import Qemu, QemuError, Tap, check, check_eq, run_qemu  # noqa
@@ -297,6 +299,24 @@ BAD_CONFIGS = [
      r"data-size"),
 ]
 
+# Files that are no callback library, refused before dlopen() with what
+# they are (src/callbacks/loader.c)
+NOT_ELF = os.path.join(workdir, 'libtext.so')
+with open(NOT_ELF, 'w') as _f:
+    _f.write('not a library\n')
+BAD_CONFIGS += [
+    ('directory', device_args(workdir),
+     r"cannot load callbacks '%s': it is a directory: give the path of the "
+     r"library file \(.so\) in it" % re.escape(workdir)),
+    ('not-elf', device_args(NOT_ELF),
+     r"cannot load callbacks '.*libtext.so': it is not an ELF file"),
+    ('needs-missing-library',
+     device_args(os.environ['NEEDS_ABSENT_CALLBACKS']),
+     r"cannot load callbacks '.*libneeds-absent.so': libbackdoor-absent.so.0: "
+     r"cannot open shared object file: No such file or directory; a library "
+     r"it needs is missing \(see 'ldd .*libneeds-absent.so'\)"),
+]
+
 for _name, _args, _pattern in BAD_CONFIGS:
     def _bad(args=_args, pattern=_pattern):
         line = start_fails(args)
@@ -305,6 +325,186 @@ for _name, _args, _pattern in BAD_CONFIGS:
         check(line.startswith(os.path.basename(QEMU) + ': '),
               'QEMU-style one-line error: %r' % line)
     tap.test('/backdoor/config/' + _name)(_bad)
+
+
+# Bad callback libraries: what each one prints and how QEMU ends
+
+def qemu_cmd(args, launcher=LAUNCHER):
+    return ([launcher] if launcher else []) + [
+        QEMU, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
+        '-nodefaults'] + args
+
+
+def start_dies(args, env=None, prefix=()):
+    """Run QEMU that must stop at start-up: (exit status, stderr lines)."""
+    try:
+        rc, _, err = run_qemu(list(prefix) + qemu_cmd(args), timeout=60,
+                              env=env)
+    except subprocess.TimeoutExpired:
+        raise AssertionError('QEMU started instead of refusing: %s' % args)
+    return rc, err.strip().splitlines()
+
+
+INIT_DEATHS = [
+    ('crash', 'CRASH_CALLBACKS', -signal.SIGSEGV,
+     r"crashed \(SIGSEGV\) while loading or in their init: fix them"),
+    ('abort', 'ABORT_CALLBACKS', -signal.SIGABRT,
+     r"crashed \(SIGABRT\) while loading or in their init"),
+    ('exit', 'EXIT_CALLBACKS', 1,
+     r"called exit\(0\) while loading or in their init: an init that "
+     r"fails must return non-zero and set cb->error instead"),
+]
+
+for _name, _var, _rc, _pattern in INIT_DEATHS:
+    def _dies(lib=os.environ[_var], want_rc=_rc, pattern=_pattern):
+        rc, lines = start_dies(device_args(lib))
+        check_eq(rc, want_rc, 'exit status')
+        check_eq(len(lines), 1, 'stderr lines (%r)' % lines)
+        check(re.match(r"qemu-backdoor: callbacks '%s' %s" %
+                       (re.escape(lib), pattern), lines[0]),
+              'message %r' % lines[0])
+    tap.test('/backdoor/callbacks/init-' + _name)(_dies)
+
+
+def interrupt_when_waiting(cmd, env=None, cwd=None):
+    """Start QEMU whose library's init hangs; once QEMU says it is still
+    waiting, press Ctrl-C (SIGINT). Return (exit status, stderr lines)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, cwd=cwd,
+                         env=dict(os.environ, **(env or {})))
+    failsafe = threading.Timer(120, p.kill)     # a failure, not a timing
+    failsafe.start()
+    try:
+        first = p.stderr.readline()
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        rest = p.stderr.read()
+        p.wait()
+    finally:
+        failsafe.cancel()
+    return p.returncode, (first + rest).splitlines()
+
+
+@tap.test('/backdoor/callbacks/init-hangs')
+def test_init_hangs():
+    lib = os.environ['HANG_CALLBACKS']
+    rc, lines = interrupt_when_waiting(qemu_cmd(device_args(lib)))
+    check_eq(len(lines), 2, 'stderr lines (%r)' % lines)
+    check(re.match(r"qemu-backdoor: still waiting for callbacks '%s' to "
+                   r"initialize after \d+ s: their init has not returned "
+                   r"\(Ctrl-C stops QEMU\)$" % re.escape(lib), lines[0]),
+          'waiting line %r' % lines[0])
+    check_eq(lines[1], "qemu-backdoor: stopped (SIGINT) while callbacks "
+             "'%s' were loading or in their init" % lib, 'stop line')
+    check_eq(rc, -signal.SIGINT, 'exit status')
+
+
+@tap.test('/backdoor/callbacks/other-architecture')
+def test_foreign():
+    lib = os.environ['FOREIGN_CALLBACKS']
+    if not lib:
+        return 'no aarch64-linux-gnu-gcc to build one (gcc-aarch64-linux-gnu)'
+    rc, lines = start_dies(device_args(lib))
+    check(rc == 1 and len(lines) == 1, 'exit %d, stderr %r' % (rc, lines))
+    check(re.search(r"cannot load callbacks '.*libforeign.so': it is built "
+                    r"for aarch64 \(64-bit, little-endian\), but QEMU runs "
+                    r"on x86_64 \(64-bit, little-endian\): build it with "
+                    r"the host's compiler", lines[0]), lines[0])
+
+
+def others_can_read(path):
+    """Can a user with no relation to these files reach and read path?"""
+    path = os.path.abspath(path)
+    if not os.stat(path).st_mode & 0o004:
+        return False
+    while path != '/':
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & 0o001:
+            return False
+    return True
+
+
+@tap.test('/backdoor/callbacks/unreadable')
+def test_unreadable():
+    prefix = []
+    if os.environ.get('BACKDOOR_SANITIZED'):
+        return ('sanitizer run: nobody cannot write the sanitizer runtime\'s '
+                'logs (this checks a permission, not memory)')
+    if os.geteuid() == 0:
+        # root reads any file: run QEMU as nobody
+        if not shutil.which('setpriv'):
+            return 'running as root and no setpriv to drop privileges'
+        if not all(others_can_read(p) for p in (LAUNCHER, LOADER)):
+            return 'running as root, and nobody cannot reach the build tree'
+        prefix = ['setpriv', '--reuid=65534', '--regid=65534',
+                  '--clear-groups']
+    where = tempfile.mkdtemp(dir=workdir)
+    os.chmod(workdir, 0o755)
+    os.chmod(where, 0o755)
+    lib = os.path.join(where, 'libunreadable.so')
+    shutil.copy(LIB, lib)
+    os.chmod(lib, 0)
+    rc, lines = start_dies(device_args(lib), prefix=prefix)
+    check(rc == 1 and len(lines) == 1, 'exit %d, stderr %r' % (rc, lines))
+    check(re.search(r"cannot load callbacks '%s': cannot read it \(Permission "
+                    r"denied\): make it readable for the user QEMU runs as "
+                    r"\(uid \d+\)" % re.escape(lib), lines[0]), lines[0])
+
+
+def callbacks_dir(env=None):
+    rc, out, _ = run_qemu([LAUNCHER, '--print-callbacks-dir'], env=env)
+    check_eq(rc, 0, 'exit status of --print-callbacks-dir')
+    return out.strip()
+
+
+@tap.test('/backdoor/callbacks/bare-name-not-found')
+def test_bare_not_found():
+    default = callbacks_dir()
+    check(default.endswith('/qemu-backdoor/callbacks'),
+          'packaged callbacks directory %r' % default)
+    for env, where in (({}, default),
+                       ({'QEMU_BACKDOOR_CALLBACKS_DIR': workdir}, workdir)):
+        check_eq(callbacks_dir(env), where, '--print-callbacks-dir with %r' %
+                 env)
+        rc, lines = start_dies(device_args('libnowhere.so'), env=env)
+        check(rc == 1 and len(lines) == 1, 'exit %d, stderr %r' % (rc, lines))
+        check(("cannot load callbacks 'libnowhere.so': not in the current "
+               "directory (%s) nor in %s, where a name without '/' is "
+               "looked up: give its path" % (os.getcwd(), where)) in lines[0],
+              lines[0])
+
+
+@tap.test('/backdoor/callbacks/bare-name-current-directory-first')
+def test_bare_cwd():
+    here = tempfile.mkdtemp(dir=workdir)
+    packaged = tempfile.mkdtemp(dir=workdir)
+    shutil.copy(LIB, os.path.join(here, 'libpick.so'))
+    shutil.copy(os.environ['CRASH_CALLBACKS'],
+                os.path.join(packaged, 'libpick.so'))
+    log = os.path.join(workdir, 'bare-cwd.log')
+    old = os.getcwd()
+    os.chdir(here)
+    try:
+        with start(lib='libpick.so', log=log,
+                   env={'QEMU_BACKDOOR_CALLBACKS_DIR': packaged}) as q:
+            setup_bars(q)
+            q.write(BAR2, 8, 0)
+            check_eq(call(q, 5), 15, 'call into ./libpick.so')
+    finally:
+        os.chdir(old)
+    check(read_log(log)[0].startswith('init '), 'the library logged its init')
+
+
+@tap.test('/backdoor/callbacks/bare-name-packaged-directory')
+def test_bare_packaged():
+    packaged = tempfile.mkdtemp(dir=workdir)
+    shutil.copy(LIB, os.path.join(packaged, 'libpackaged.so'))
+    with start(lib='libpackaged.so',
+               env={'QEMU_BACKDOOR_CALLBACKS_DIR': packaged}) as q:
+        setup_bars(q)
+        q.write(BAR2, 8, 1)
+        check_eq(call(q, 5), 16, 'call into the packaged library')
 
 
 @tap.test('/backdoor/config/two-devices')
@@ -492,18 +692,31 @@ class Model:
             self.call_offset = val
 
 
+def fuzz_settings():
+    """BACKDOOR_FUZZ_ACCESSES (default 120000) and BACKDOOR_FUZZ_SEED
+    (default: a new random seed); the seed is printed so that a run
+    replays exactly with the same two values."""
+    n = int(os.environ.get('BACKDOOR_FUZZ_ACCESSES') or 120000)
+    seed = os.environ.get('BACKDOOR_FUZZ_SEED')
+    seed = int(seed, 0) if seed else random.SystemRandom().getrandbits(32)
+    return n, seed
+
+
 @tap.test('/backdoor/fuzz/random-accesses')
 def test_fuzz():
-    rng = random.Random(int(os.environ.get('BACKDOOR_FUZZ_SEED', '20111')))
+    n_total, seed = fuzz_settings()
+    print('# fuzz: %d accesses, seed %d (replay: BACKDOOR_FUZZ_SEED=%d '
+          'BACKDOOR_FUZZ_ACCESSES=%d)' % (n_total, seed, seed, n_total),
+          flush=True)
+    rng = random.Random(seed)
     size = 64 * 1024
     model = Model(size)
-    n_total = 120000
     with start(extra=',data-size=64K') as q:
         setup_bars(q)
         done = 0
         while done < n_total:
             cmds, expect = [], []
-            for _ in range(2000):
+            for _ in range(min(2000, n_total - done)):
                 width = rng.choice((1, 2, 4, 8))
                 is_read = rng.random() < 0.5
                 sfx = 'bwlq'[width.bit_length() - 1]
@@ -545,14 +758,17 @@ def test_fuzz():
             answers = q.qtest_batch(cmds)
             for cmd, want, got in zip(cmds, expect, answers):
                 if want is not None:
-                    check_eq(int(got, 16), want, 'access %d %r' % (done, cmd))
+                    check_eq(int(got, 16), want, 'seed %d, access %d %r' %
+                             (seed, done, cmd))
                 done += 1
         check(q.alive(), 'QEMU alive after %d accesses' % done)
         check_eq(counters(q), (model.calls, model.errors),
                  'calls, guest-errors after %d accesses' % done)
         print('# %d accesses: %d calls, %d guest errors, all as modelled' %
               (done, model.calls, model.errors))
-        check(model.calls > 1000 and model.errors > 1000,
+        # About 1 in 80 accesses is a call and nearly half are wrong
+        check(model.calls > n_total // 200 and
+              model.errors > n_total // 200,
               'the fuzz exercised calls and errors (%d, %d)' %
               (model.calls, model.errors))
 

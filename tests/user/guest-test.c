@@ -471,8 +471,13 @@ static void case_mappings(void)
     *(volatile uint64_t *)(m + REG_CMD) = 9;
     CHECK(*(volatile uint64_t *)(m + REG_RESULT) == 27, "after mprotect");
 
+    /*
+     * To a place the guest owns: QEMU lets a 64-bit guest map over its own
+     * host memory, which may be anywhere near the control page.
+     */
+    n = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     n = mremap((void *)m, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
-               (void *)(ctrl + 16 * PAGE));
+               (void *)n);
     CHECK(n != MAP_FAILED, "mremap: %s", strerror(errno));
     *(volatile uint64_t *)(n + REG_CMD) = 10;
     CHECK(*(volatile uint64_t *)(n + REG_RESULT) == 30, "after mremap");
@@ -545,6 +550,50 @@ static void case_bench(unsigned n)
     CHECK(data[2] == 10ull * 3 * n, "%" PRIu64 " calls", data[2]);
 }
 
+/*
+ * A forked child shares the channel: its calls work (in its copy of the
+ * library) and reach the shared data page, and its exit leaves the
+ * channel open for the parent.
+ */
+static void case_fork(void)
+{
+    int status = -1;
+    pid_t pid;
+
+    data[0] = 0;
+    CHECK(fast_call(7) == 21, "parent call before fork");
+    pid = fork();
+    if (pid == 0) {
+        failures = 0;
+        CHECK(fast_call(8) == 24, "child fast-path call");
+        CHECK(raw_call(9) == 27, "child trapped call");
+        exit(failures ? 1 : 0);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid &&
+          WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "child status 0x%x", status);
+    CHECK(data[1] == ~(uint64_t)9, "data[8] 0x%" PRIx64 " after the child",
+          data[1]);
+    CHECK(access(path("ctrl"), F_OK) == 0, "BASE.ctrl gone after the child");
+    CHECK(fast_call(10) == 30, "parent call after the child");
+}
+
+/* A call, an exec that fails (the channel stays), then the exec asked for */
+static void case_exec(char **argv)
+{
+    char *none[] = { "/nonexistent/program", NULL };
+
+    data[0] = 0;
+    CHECK(fast_call(7) == 21, "call before exec");
+    execv(none[0], none);
+    CHECK(fast_call(8) == 24, "call after a failed exec");
+    if (!failures) {
+        execv(argv[0], argv);
+        perror("execv");
+    }
+    failures++;
+}
+
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
@@ -589,6 +638,10 @@ int main(int argc, char **argv)
         case_atomics();
     } else if (!strcmp(c, "mappings")) {
         case_mappings();
+    } else if (!strcmp(c, "fork")) {
+        case_fork();
+    } else if (!strcmp(c, "exec") && argc > 2) {
+        case_exec(argv + 2);
     } else if (!strcmp(c, "bench")) {
         case_bench(argc > 2 ? atoi(argv[2]) : 10000);
     } else {

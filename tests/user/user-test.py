@@ -9,6 +9,7 @@ user-test.py config    configuration errors, launcher and preload forms
 Guests come from GUEST_<ARCH> (raw protocol) and SEED_GUEST_<ARCH> (the
 seed's example against the guest library); empty means not built.
 """
+import fcntl
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 from staticqemu import skip_reason
 
@@ -183,6 +185,29 @@ class Arch:
         tap(p.returncode == -signal.SIGSEGV and 'survived' not in p.stdout,
             self.name('disposition/read-only-control-store'), describe(p))
 
+    def test_lifecycle(self):
+        # A forked child shares the channel and leaves it to its parent
+        p = self.launch('fork')
+        log = self.read_log()
+        inits = [l for l in log if l.startswith('init ')]
+        exits = [l for l in log if l.startswith('exit ')]
+        tap(p.returncode == 0 and len(inits) == 1 and
+            exits == ['exit calls=2'] and log[-1] == exits[0],
+            self.name('lifecycle/fork'), describe(p) + '\n'.join(log))
+
+        # An exec of the owner: exit runs and the files are gone before
+        # the new program starts; a failed exec before it changed nothing
+        check = 'test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo present || ' \
+                'echo gone'
+        p = self.launch('exec', '/bin/sh', '-c', check)
+        log = self.read_log()
+        m = re.search(r' id=(\S+) ', log[0] if log else '')
+        exits = [l for l in log if l.startswith('exit ')]
+        tap(p.returncode == 0 and p.stdout == 'gone\n' and
+            exits == ['exit calls=2'] and log[-1] == exits[0] and
+            m and not os.path.exists(os.path.dirname(m.group(1))),
+            self.name('lifecycle/exec'), describe(p) + '\n'.join(log))
+
     def test_bench(self):
         p = self.launch('bench', log=False)
         tap(p.returncode == 0, self.name('bench-mode/every-call-counted'),
@@ -209,9 +234,177 @@ class Arch:
         for case in ('handlers', 'smc', 'signals', 'mappings', 'atomics'):
             self.guest_case(case)
         self.test_threads()
+        self.test_lifecycle()
         self.test_die()
         self.test_bench()
         self.test_seed(os.environ.get(f'SEED_GUEST_{self.arch.upper()}'))
+
+
+def others_can_read(path):
+    """Can a user with no relation to these files reach and read path?"""
+    path = os.path.abspath(path)
+    if not os.stat(path).st_mode & 0o004:
+        return False
+    while path != '/':
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & 0o001:
+            return False
+    return True
+
+
+def interrupt_when_waiting(cmd, env):
+    """Start QEMU whose library's init hangs; once QEMU says it is still
+    waiting, press Ctrl-C (SIGINT). Return (exit status, stderr lines)."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    failsafe = threading.Timer(120, p.kill)     # a failure, not a timing
+    failsafe.start()
+    try:
+        first = p.stderr.readline()
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        rest = p.stderr.read()
+        p.wait()
+    finally:
+        failsafe.cancel()
+    return p.returncode, (first + rest).splitlines()
+
+
+def bad_library_tests(tmp, qemu, guest):
+    """Bad callback libraries: one line naming the library, QEMU stops,
+    the channel files made for it are removed; and bare library names."""
+    def dies(name, lib, want_rc, expect, cwd=None, env=None, prefix=(),
+             base_dir=tmp):
+        base = os.path.join(base_dir, 'base-' + name)
+        p = subprocess.run(list(prefix) + [LAUNCHER, qemu, guest, 'hello'],
+                           env=clean_env(QEMU_BACKDOOR_LIB=lib,
+                                         QEMU_BACKDOOR_PATH=base,
+                                         **(env or {})),
+                           cwd=cwd, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        lines = p.stderr.splitlines()
+        tap(p.returncode == want_rc and len(lines) == 1 and
+            re.match(expect, lines[0]) and 'guest ran' not in p.stdout and
+            not os.path.exists(base + '.ctrl') and
+            not os.path.exists(base + '.data'),
+            f'/user/callbacks/{name}', describe(p))
+
+    not_elf = os.path.join(tmp, 'libtext.so')
+    with open(not_elf, 'w') as f:
+        f.write('not a library\n')
+    for name, lib, what in (
+            ('directory', tmp, r"it is a directory: give the path of the "
+             r"library file \(\.so\) in it"),
+            ('not-elf', not_elf, r"it is not an ELF file"),
+            ('needs-missing-library', os.environ['NEEDS_ABSENT_CALLBACKS'],
+             r"libbackdoor-absent\.so\.0: cannot open shared object file: "
+             r"No such file or directory; a library it needs is missing")):
+        dies(name, lib, 1, r"^qemu-backdoor: cannot load callbacks '%s': %s"
+             % (re.escape(lib), what))
+    foreign = os.environ['FOREIGN_CALLBACKS']
+    if foreign:
+        dies('other-architecture', foreign, 1,
+             r"^qemu-backdoor: cannot load callbacks '.*libforeign\.so': it "
+             r"is built for aarch64 \(64-bit, little-endian\), but QEMU runs "
+             r"on x86_64 \(64-bit, little-endian\): build it with the "
+             r"host's compiler")
+    else:
+        skip('/user/callbacks/other-architecture',
+             'no aarch64-linux-gnu-gcc to build one (gcc-aarch64-linux-gnu)')
+
+    for name, var, rc, what in (
+            ('init-crash', 'CRASH', -signal.SIGSEGV,
+             r"crashed \(SIGSEGV\) while loading or in their init: fix them"),
+            ('init-abort', 'ABORT', -signal.SIGABRT,
+             r"crashed \(SIGABRT\) while loading or in their init"),
+            ('init-exit', 'EXIT', 1,
+             r"called exit\(0\) while loading or in their init: an init "
+             r"that fails must return non-zero and set cb->error instead")):
+        lib = os.environ[f'{var}_CALLBACKS']
+        dies(name, lib, rc, r"^qemu-backdoor: callbacks '%s' %s" %
+             (re.escape(lib), what))
+
+    lib = os.environ['HANG_CALLBACKS']
+    base = os.path.join(tmp, 'base-hang')
+    rc, lines = interrupt_when_waiting(
+        [LAUNCHER, qemu, guest, 'hello'],
+        clean_env(QEMU_BACKDOOR_LIB=lib, QEMU_BACKDOOR_PATH=base))
+    tap(rc == -signal.SIGINT and len(lines) == 2 and
+        re.match(r"qemu-backdoor: still waiting for callbacks '%s' to "
+                 r"initialize after \d+ s: their init has not returned "
+                 r"\(Ctrl-C stops QEMU\)$" % re.escape(lib), lines[0]) and
+        lines[1] == "qemu-backdoor: stopped (SIGINT) while callbacks '%s' "
+        "were loading or in their init" % lib and
+        not os.path.exists(base + '.ctrl'),
+        '/user/callbacks/init-hangs', f'exit {rc}\n' + '\n'.join(lines))
+
+    # root reads any file: run QEMU as nobody to meet an unreadable one
+    prefix = []
+    if os.geteuid() == 0:
+        if not shutil.which('setpriv'):
+            prefix = None
+            why = 'running as root and no setpriv to drop privileges'
+        elif not all(others_can_read(p) for p in (LAUNCHER, HELPER, guest)):
+            prefix = None
+            why = 'running as root, and nobody cannot reach the build tree'
+        else:
+            prefix = ['setpriv', '--reuid=65534', '--regid=65534',
+                      '--clear-groups']
+    if prefix is None:
+        skip('/user/callbacks/unreadable', why)
+    else:
+        where = tempfile.mkdtemp()
+        try:
+            os.chmod(where, 0o777)     # for nobody's channel files
+            lib = os.path.join(where, 'libunreadable.so')
+            shutil.copy(CALLBACKS, lib)
+            os.chmod(lib, 0)
+            dies('unreadable', lib, 1,
+                 r"^qemu-backdoor: cannot load callbacks '%s': cannot read "
+                 r"it \(Permission denied\): make it readable for the user "
+                 r"QEMU runs as \(uid \d+\)$" % re.escape(lib),
+                 prefix=prefix, base_dir=where)
+        finally:
+            shutil.rmtree(where, ignore_errors=True)
+
+    # A name without '/': the current directory, then the packaged one
+    p = run([LAUNCHER, '--print-callbacks-dir'], clean_env())
+    default = p.stdout.strip()
+    tap(p.returncode == 0 and default.endswith('/qemu-backdoor/callbacks'),
+        '/user/callbacks/print-callbacks-dir', describe(p))
+    here = os.path.join(tmp, 'here')
+    packaged = os.path.join(tmp, 'packaged')
+    os.mkdir(here)
+    os.mkdir(packaged)
+    for where, env in ((default, {}),
+                       (packaged, {'QEMU_BACKDOOR_CALLBACKS_DIR': packaged})):
+        dies('bare-name-not-found' + ('-override' if env else ''),
+             'libnowhere.so', 1,
+             r"^qemu-backdoor: cannot load callbacks 'libnowhere\.so': not "
+             r"in the current directory \(%s\) nor in %s, where a name "
+             r"without '/' is looked up: give its path$" %
+             (re.escape(here), re.escape(where)), cwd=here, env=env)
+    shutil.copy(CALLBACKS, os.path.join(here, 'libpick.so'))
+    shutil.copy(os.environ['CRASH_CALLBACKS'],
+                os.path.join(packaged, 'libpick.so'))
+    shutil.copy(CALLBACKS, os.path.join(packaged, 'libpackaged.so'))
+    for name, lib in (('bare-name-current-directory-first', 'libpick.so'),
+                      ('bare-name-packaged-directory', 'libpackaged.so')):
+        log = os.path.join(tmp, name + '.log')
+        p = subprocess.run([LAUNCHER, qemu, guest, 'calls'],
+                           env=clean_env(QEMU_BACKDOOR_LIB=lib,
+                                         QEMU_BACKDOOR_ARGS=f'log={log}',
+                                         QEMU_BACKDOOR_CALLBACKS_DIR=packaged),
+                           cwd=here, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        ok = p.returncode == 0 and os.path.exists(log)
+        if ok:
+            with open(log) as f:
+                lines = f.read().splitlines()
+            ok = lines[0].startswith('init ') and \
+                any(l.startswith('call ') for l in lines)
+        tap(ok, f'/user/callbacks/{name}', describe(p))
 
 
 def config_tests(tmp):
@@ -274,6 +467,8 @@ def config_tests(tmp):
                       'QEMU_BACKDOOR_DATA_SIZE': '3000'},
         r"QEMU_BACKDOOR_DATA_SIZE '3000'")
 
+    bad_library_tests(tmp, qemu, guest)
+
     # A base in a shared directory: no symlink followed, no file of
     # another user (or open to others) taken over
     shared = os.path.join(tmp, 'shared-base')
@@ -305,12 +500,160 @@ def config_tests(tmp):
         '/user/preload/raw-through-wrappers', describe(p))
 
 
+def lifecycle_tests(tmp):
+    """Real programs: Debian's static x86_64 busybox under qemu-x86_64."""
+    busybox = shutil.which('busybox')
+    if not busybox or not shutil.which('qemu-x86_64'):
+        skip('/user/lifecycle', 'needs busybox (busybox-static) and '
+             'qemu-x86_64')
+        return
+    # A TMPDIR of its own: what is reaped there is this test's only
+    tmpdir = os.path.join(tmp, 'lifecycle')
+    os.mkdir(tmpdir, 0o700)
+    log = os.path.join(tmp, 'lifecycle.log')
+
+    def env(**extra):
+        return clean_env(QEMU_BACKDOOR_LIB=CALLBACKS, TMPDIR=tmpdir,
+                         QEMU_BACKDOOR_ARGS=f'log={log}', **extra)
+
+    def sh(script, **extra):
+        if os.path.exists(log):
+            os.unlink(log)
+        return run([LAUNCHER, 'qemu-x86_64', busybox, 'sh', '-c', script],
+                   env(**extra))
+
+    def events():
+        try:
+            with open(log) as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+        return ([l for l in lines if l.startswith('init ')],
+                [l for l in lines if l.startswith('exit ')], lines)
+
+    def dirs():
+        return sorted(d for d in os.listdir(tmpdir)
+                      if d.startswith('qemu-backdoor.'))
+
+    # (a) subshells, command substitutions and pipelines fork the shell
+    p = sh('test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo present; (exit 0); '
+           'echo $(echo sub) | cat; '
+           'test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo still || echo GONE')
+    inits, exits, lines = events()
+    tap(p.returncode == 0 and p.stdout == 'present\nsub\nstill\n' and
+        len(inits) == 1 and len(exits) == 1 and lines[-1] == exits[0] and
+        not dirs(), '/user/lifecycle/busybox-forks',
+        describe(p) + '\n'.join(lines))
+
+    # (b) the owner execs: exit runs and nothing is left; a failed exec
+    # (a PATH search) leaves the channel to the shell
+    p = sh('exec /bin/true')
+    inits, exits, lines = events()
+    tap(p.returncode == 0 and len(inits) == 1 and len(exits) == 1 and
+        not dirs(), '/user/lifecycle/busybox-exec',
+        describe(p) + '\n'.join(lines) + f'\nleft: {dirs()}')
+    p = sh('nonexistent-command; '
+           'test -e "$QEMU_BACKDOOR_PATH.ctrl" && echo still; exec /bin/true')
+    inits, exits, lines = events()
+    tap(p.returncode == 0 and p.stdout == 'still\n' and len(inits) == 1 and
+        len(exits) == 1 and not dirs(), '/user/lifecycle/busybox-failed-exec',
+        describe(p) + '\n'.join(lines) + f'\nleft: {dirs()}')
+
+    # (c) SIGKILL leaves the directory; the next start reaps it, but never
+    # while its owner, or a forked child of it, still runs
+    fifo = os.path.join(tmp, 'fifo')
+    os.mkfifo(fifo)
+    owner = subprocess.Popen(
+        [LAUNCHER, 'qemu-x86_64', busybox, 'sh', '-c',
+         f'echo "$QEMU_BACKDOOR_PATH"; (read x < {fifo}; echo child done) & '
+         'wait'], env=env(), stdout=subprocess.PIPE, text=True)
+    base = owner.stdout.readline().strip()
+    owned = os.path.basename(os.path.dirname(base))
+    other = sh('true')
+    live_kept = dirs() == [owned] and other.returncode == 0
+    owner.kill()
+    owner.wait()
+    sh('true')
+    child_kept = dirs() == [owned]
+    with open(fifo, 'w') as f:
+        f.write('go\n')
+    rest = owner.stdout.read()
+    # The child is gone once its lock is free
+    if child_kept:
+        dfd = os.open(os.path.dirname(base), os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(dfd, fcntl.LOCK_EX)
+        os.close(dfd)
+    p = sh('true')
+    tap(bool(owned) and live_kept and child_kept and rest == 'child done\n'
+        and p.returncode == 0 and not dirs(), '/user/lifecycle/sigkill-reaped',
+        f'owner dir {owned!r}, kept while the owner ran: {live_kept}, '
+        f'while its child ran: {child_kept}, child printed {rest!r}, '
+        f'left: {dirs()}\n' + describe(p))
+
+    # A guest may close the descriptor that holds the lock: its owner is
+    # still alive and maps the data file, so the directory stays
+    owner = subprocess.Popen(
+        [LAUNCHER, 'qemu-x86_64', busybox, 'sh', '-c',
+         'd=$(dirname "$QEMU_BACKDOOR_PATH"); for f in /proc/$$/fd/*; do '
+         '[ "$(readlink $f)" = "$d" ] && eval "exec ${f##*/}>&-"; done; '
+         f'echo "$QEMU_BACKDOOR_PATH"; read x < {fifo}'],
+        env=env(), stdout=subprocess.PIPE, text=True)
+    base = owner.stdout.readline().strip()
+    owned = os.path.basename(os.path.dirname(base))
+    p = sh('true')
+    kept = dirs() == [owned]
+    with open(fifo, 'w') as f:
+        f.write('go\n')
+    owner.communicate()
+    tap(bool(owned) and kept and p.returncode == 0 and
+        owner.returncode == 0 and not dirs(),
+        '/user/lifecycle/unlocked-live-owner-kept',
+        f'owner dir {owned!r}, kept: {kept}, owner exit '
+        f'{owner.returncode}, left: {dirs()}\n' + describe(p))
+
+    # Never reaped: a directory without an owner file (not the helper's),
+    # and one of another user
+    foreign = [os.path.join(tmpdir, 'qemu-backdoor.' + x)
+               for x in ('NoOwnr', 'OtherU')]
+    for d in foreign:
+        os.mkdir(d, 0o700)
+    with open(os.path.join(foreign[1], 'owner'), 'w') as f:
+        f.write('999999999\n')
+    os.chown(foreign[1], 65534, 65534)
+    p = sh('true')
+    tap(p.returncode == 0 and all(os.path.isdir(d) for d in foreign),
+        '/user/lifecycle/foreign-dirs-kept', f'left: {dirs()}')
+
+    # The guest's /proc/self/environ: the helper's variables are gone,
+    # everything else is as given
+    if os.environ.get('BACKDOOR_SANITIZED'):
+        skip('/user/lifecycle/proc-self-environ', 'sanitizer run: its qemu-'
+             '<arch> wrapper adds to the environment QEMU starts with')
+        return
+    # (not the last command: busybox would exec cat in place of the shell)
+    p = run(['qemu-x86_64', busybox, 'sh', '-c',
+             'cat /proc/$$/environ; true'],
+            clean_env(LD_PRELOAD=f'{HELPER}:{CALLBACKS}', TMPDIR=tmpdir,
+                      QEMU_BACKDOOR_LIB=CALLBACKS, QEMU_BACKDOOR_ARGS='x',
+                      QEMU_BACKDOOR_DATA_SIZE='64K', LIFECYCLE_MARK='kept'))
+    seen = p.stdout.split('\0')
+    while seen and seen[-1] == '':
+        seen.pop()
+    given = clean_env(LD_PRELOAD=CALLBACKS, TMPDIR=tmpdir,
+                      LIFECYCLE_MARK='kept')
+    tap(p.returncode == 0 and
+        sorted(seen) == sorted(f'{k}={v}' for k, v in given.items()),
+        '/user/lifecycle/proc-self-environ',
+        describe(p).replace('\0', '\n'))
+
+
 def main():
     what = sys.argv[1]
     tmp = tempfile.mkdtemp(prefix='user-test-')
     try:
         if what == 'config':
             config_tests(tmp)
+            lifecycle_tests(tmp)
         else:
             guest = os.environ.get(f'GUEST_{what.upper()}')
             if not guest:
