@@ -5,8 +5,15 @@ The in-process helper is preloaded into qemu-<arch>, which must therefore be
 dynamically linked. Debian 13's qemu-user (like every qemu-user-static) is
 static-pie; the out-of-process supervisor backend for those comes with
 issue #9. Until then the suites skip there, visibly, with this reason.
+
+As a program, for suites meson runs directly (meson.build):
+  staticqemu.py ARCH        print the reason and exit 0 if qemu-ARCH is
+                            static, exit 1 if not
+  staticqemu.py --tap NAME ARCH
+                            the TAP of a suite NAME skipped for that reason
 """
 import shutil
+import sys
 
 PT_INTERP = 3
 
@@ -34,3 +41,14 @@ def skip_reason(arch):
     if path and is_static(path):
         return f'static qemu-{arch}: supervisor backend comes with issue #9'
     return None
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == '--tap':
+        print(f'ok 1 - {sys.argv[2]} # SKIP {skip_reason(sys.argv[3])}')
+        print('1..1')
+        sys.exit(0)
+    why = skip_reason(sys.argv[1])
+    if why:
+        print(why)
+    sys.exit(0 if why else 1)
