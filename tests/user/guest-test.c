@@ -615,7 +615,11 @@ static void case_fork(void)
     }
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
           WEXITSTATUS(status) == 42, "child status 0x%x", status);
-    CHECK(data[2] == 2001, "%" PRIu64 " calls", data[2]);
+    /*
+     * The supervisor serves both processes with one callback library; the
+     * helper, inside QEMU, is forked with it: the child counts on its copy.
+     */
+    CHECK(data[2] == (slots ? 2001 : 1001), "%" PRIu64 " calls", data[2]);
 }
 
 /*

@@ -255,9 +255,21 @@ class Arch:
             out += chunk
         return p, out.decode(errors='replace')
 
-    def finish(self, p):
+    def finish(self, p, kids=()):
+        """Exit status and output of @p; a process left behind (one of
+        @kids holding the output open) is killed, and the status is
+        'timeout'."""
         if p.tty is None:
-            out, err = p.communicate(timeout=TIMEOUT)
+            try:
+                out, err = p.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                for k in list(kids) + [p.pid]:
+                    try:
+                        os.kill(k, signal.SIGKILL)
+                    except OSError:
+                        pass
+                out, err = p.communicate()
+                return 'timeout', out + err
             return p.returncode, out + err
         out = b''
         while True:
@@ -330,8 +342,8 @@ class Arch:
         p, line = self.start('wait-signals', QEMU_BACKDOOR_PATH=base)
         kids = children(p.pid)
         os.kill(p.pid, signal.SIGKILL)
-        rc, out = self.finish(p)
         gone = wait_gone(kids)
+        rc, out = self.finish(p, kids)
         tap(len(kids) == 1 and rc == -signal.SIGKILL and gone,
             self.name('lifecycle/supervisor-killed'), f'exit {rc}, '
             f'children {kids} gone {gone}\n{out}')
@@ -450,8 +462,18 @@ def config_tests(tmp):
 
     p = run([LAUNCHER, '--help'], clean_env())
     tap(p.returncode == 0 and 'qemu-aarch64' in p.stdout and
-        'QEMU_BACKDOOR_LIB' in p.stdout and '--print-helper' in p.stdout,
+        'QEMU_BACKDOOR_LIB' in p.stdout and '--print-helper' in p.stdout and
+        '--backend=helper|supervisor' in p.stdout,
         '/user/launcher/help', describe(p))
+    p = run([LAUNCHER, '--print-supervisor'], clean_env())
+    tap(p.returncode == 0 and
+        os.path.samefile(p.stdout.strip(), os.environ['USER_SUPERVISOR']),
+        '/user/launcher/print-supervisor', describe(p))
+    p = run([LAUNCHER, '--backend=inside', 'qemu-x86_64', '/bin/true'],
+            clean_env())
+    tap(p.returncode == 1 and len(p.stderr.splitlines()) == 1 and
+        "unknown backend 'inside'" in p.stderr, '/user/launcher/bad-backend',
+        describe(p))
     p = run([LAUNCHER, '--print-helper'], clean_env())
     tap(p.returncode == 0 and
         os.path.samefile(p.stdout.strip(), HELPER),
@@ -472,12 +494,34 @@ def config_tests(tmp):
         skip('/user/config', 'no guest program built')
         return
 
+    # Either backend can be forced: the supervisor runs a dynamic QEMU
+    # too; the helper cannot run in a static one and says so
+    log = os.path.join(tmp, 'forced.log')
+    p = run([LAUNCHER, '--backend=supervisor', '--verbose', qemu, guest,
+             'calls'], clean_env(QEMU_BACKDOOR_LIB=CALLBACKS,
+                                 QEMU_BACKDOOR_ARGS=f'log={log}'))
+    tap(p.returncode == 0 and 'under the supervisor' in p.stderr and
+        os.path.exists(log), '/user/launcher/force-supervisor', describe(p))
+    static = shutil.which(f'qemu-{arch}-static')
+    if static:
+        p = run([LAUNCHER, '--backend=helper', static, guest, 'hello'],
+                clean_env(QEMU_BACKDOOR_LIB=CALLBACKS))
+        tap(p.returncode == 1 and 'cannot run in' in p.stderr and
+            len(p.stderr.splitlines()) == 1 and 'guest ran' not in p.stdout,
+            '/user/launcher/force-helper-on-static', describe(p))
+    else:
+        skip('/user/launcher/force-helper-on-static', f'no qemu-{arch}-static '
+             '(Debian package qemu-user-static)')
+
     def bad(name, env, expect):
-        p = run([LAUNCHER, qemu, guest, 'hello'], clean_env(**env))
-        lines = p.stderr.splitlines()
-        tap(p.returncode not in (0, 'timeout') and len(lines) == 1 and
-            re.search(expect, lines[0]) and 'guest ran' not in p.stdout,
-            f'/user/config/{name}', describe(p))
+        for backend in ('helper', 'supervisor'):
+            p = run([LAUNCHER, f'--backend={backend}', qemu, guest, 'hello'],
+                    clean_env(**env))
+            lines = p.stderr.splitlines()
+            tap(p.returncode not in (0, 'timeout') and len(lines) == 1 and
+                re.search(expect, lines[0]) and 'guest ran' not in p.stdout,
+                '/user/config/' + ('supervisor/' if backend == 'supervisor'
+                                   else '') + name, describe(p))
 
     bad('unset', {}, r'^qemu-backdoor: QEMU_BACKDOOR_LIB is not set')
     bad('missing', {'QEMU_BACKDOOR_LIB': '/nonexistent/libx.so'},
