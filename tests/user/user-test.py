@@ -209,6 +209,41 @@ class Arch:
             describe(p) + f'\ncalls per vcpu {count}, expected {expect}, '
             f'misattributed {wrong}')
 
+    def test_library(self):
+        """The guest library's call path from 4 threads, signals arriving
+        with and without SA_RESTART: every call once, on its thread."""
+        lib_guest = os.environ.get(f'LIB_GUEST_{self.arch.upper()}')
+        for how in ('restart', 'norestart'):
+            name = self.name(f'library/threads-signals/{how}')
+            if not lib_guest:
+                skip(name, 'no guest library build for this architecture')
+                continue
+            if os.path.exists(self.log):
+                os.unlink(self.log)
+            e = clean_env(QEMU_BACKDOOR_LIB=CALLBACKS,
+                          QEMU_BACKDOOR_ARGS=f'log={self.log}')
+            p = run([LAUNCHER, self.qemu, lib_guest, 'threads', '4', '5000',
+                     how], e)
+            log = self.read_log()
+            vcpu_of = {int(pre): int(v) for _, v, pre in
+                       re.findall(r'thread (\d+) vcpu (\d+) prefix (\d+)',
+                                  p.stdout)}
+            count, wrong = {}, 0
+            for line in log:
+                m = re.match(r'call n=\d+ cmd=0x([0-9a-f]+) vcpu=(-?\d+)',
+                             line)
+                if m:
+                    cmd, vcpu = int(m.group(1), 16), int(m.group(2))
+                    count[vcpu] = count.get(vcpu, 0) + 1
+                    if cmd >> 40 and vcpu_of.get(cmd >> 40) != vcpu:
+                        wrong += 1
+            expect = {0: 1}
+            expect.update({v: 5001 for v in vcpu_of.values()})
+            tap(p.returncode == 0 and len(vcpu_of) == 4 and wrong == 0 and
+                count == expect and log[-1:] == ['exit calls=20005'], name,
+                describe(p) + f'\ncalls per vcpu {count}, expected '
+                f'{expect}, misattributed {wrong}')
+
     def test_signals(self):
         for how in (None, 'norestart', 'handler-calls'):
             p = self.launch('signals', *([how] if how else []), log=False)
@@ -407,6 +442,7 @@ class Arch:
                 self.guest_case(case)
         self.test_signals()
         self.test_threads()
+        self.test_library()
         self.test_die()
         self.test_lifecycle()
         self.test_bench()
