@@ -61,8 +61,8 @@
 #define BACKDOOR_USER_SLOT(n)       (((n) + 1) * BACKDOOR_USER_SLOT_SIZE)
 
 /* Header, 32-bit fields */
-#define BACKDOOR_SLOTS_DOORBELL     0x00    /* guest adds 1 per request */
-#define BACKDOOR_SLOTS_SLEEPING     0x04    /* server waits on DOORBELL */
+#define BACKDOOR_SLOTS_DOORBELL     0x00    /* changed to wake the server */
+#define BACKDOOR_SLOTS_SLEEPING     0x04    /* server sleeps on DOORBELL */
 #define BACKDOOR_SLOTS_USED         0x08    /* slots 0..USED-1 may be busy */
 #define BACKDOOR_SLOTS_NEXT         0x0c    /* spreads threads over slots */
 

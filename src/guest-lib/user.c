@@ -182,8 +182,8 @@ static uint64_t pread_call(qemu_backdoor_channel *ch, uint64_t cmd)
 
 /*
  * Call slots: claim a free slot, post the command with the next request
- * sequence number, ring the doorbell (a futex wake only when the server
- * sleeps), then wait until the slot's DONE reaches that number: spinning
+ * sequence number, ring the doorbell if the server sleeps (a futex wake),
+ * then wait until the slot's DONE reaches that number: spinning
  * briefly, then sleeping on a shared futex on DONE. A wait that a signal
  * interrupts only waits again: the request is never posted twice.
  */
@@ -266,10 +266,12 @@ static uint64_t slot_call(qemu_backdoor_channel *ch, uint64_t cmd)
     *(volatile uint64_t *)(slot + BACKDOOR_SLOT_CMD) = cmd;
     *slot32(slot, BACKDOOR_SLOT_TID) = slot_tid;
     seq = *slot32(slot, BACKDOOR_SLOT_REQ) + 1;
-    __atomic_store_n(slot32(slot, BACKDOOR_SLOT_REQ), seq, __ATOMIC_RELEASE);
-    __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
+    /* Publish REQ, then look for a sleeping server: pairs with its sleep */
+    __atomic_store_n(slot32(slot, BACKDOOR_SLOT_REQ), seq, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (__atomic_load_n(slot32(ch->slots, BACKDOOR_SLOTS_SLEEPING),
                         __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
         futex(bell, FUTEX_WAKE, 1);
     }
     for (unsigned i = 0; i < SLOT_SPIN &&

@@ -189,14 +189,18 @@ static void serve(uint8_t *slot, uint32_t req)
     }
 }
 
+static unsigned slots_used(void)
+{
+    unsigned used = ld32(sv.slots + BACKDOOR_SLOTS_USED);
+
+    return used < BACKDOOR_USER_SLOTS ? used : BACKDOOR_USER_SLOTS;
+}
+
 /* Serve every posted request once; returns how many there were. */
 static unsigned serve_pending(void)
 {
-    unsigned used = ld32(sv.slots + BACKDOOR_SLOTS_USED), n = 0;
+    unsigned used = slots_used(), n = 0;
 
-    if (used > BACKDOOR_USER_SLOTS) {
-        used = BACKDOOR_USER_SLOTS;
-    }
     for (unsigned i = 0; i < used; i++) {
         uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
         uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
@@ -209,41 +213,66 @@ static unsigned serve_pending(void)
     return n;
 }
 
-static void *server(void *opaque)
+static bool any_pending(void)
+{
+    unsigned used = slots_used();
+
+    for (unsigned i = 0; i < used; i++) {
+        uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
+
+        if (ld32(slot + BACKDOOR_SLOT_REQ) != ld32(slot + BACKDOOR_SLOT_DONE)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Sleep until a request comes. The guest publishes REQ, then reads
+ * SLEEPING and, if set, changes DOORBELL and wakes it; we read DOORBELL,
+ * set SLEEPING, then look at every REQ: one of the two sees the other, so
+ * no request is left waiting for a sleeping server.
+ */
+static void server_sleep(void)
 {
     uint32_t *doorbell = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL);
     uint32_t *sleeping = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_SLEEPING);
+    uint32_t bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
+
+    __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
+    if (!any_pending() && !__atomic_load_n(&sv.stop, __ATOMIC_SEQ_CST)) {
+        futex(doorbell, FUTEX_WAIT, bell);
+    }
+    __atomic_store_n(sleeping, 0, __ATOMIC_SEQ_CST);
+}
+
+static void *server(void *opaque)
+{
     sigset_t all;
 
     (void)opaque;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     while (!__atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
-        uint32_t bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
         uint64_t until;
 
         if (serve_pending()) {
             continue;
         }
-        /* Poll a little: a guest calling in a loop is back in a moment */
+        /*
+         * Poll a little: a guest calling in a loop is back in a moment.
+         * Yield now and then: on a busy host the caller may be waiting
+         * for this CPU.
+         */
         until = now_ns() + SERVER_SPIN_NS;
-        for (unsigned i = 1; ; i++) {
-            if (__atomic_load_n(doorbell, __ATOMIC_SEQ_CST) != bell) {
-                break;
-            }
-            if (i % 256 == 0 && now_ns() > until) {
-                /*
-                 * Sleep. The guest adds to DOORBELL, then reads SLEEPING;
-                 * we set SLEEPING, then re-read DOORBELL: one of the two
-                 * sees the other, so no request is left asleep.
-                 */
-                __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
-                if (__atomic_load_n(doorbell, __ATOMIC_SEQ_CST) == bell &&
-                    !__atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
-                    futex(doorbell, FUTEX_WAIT, bell);
+        for (unsigned i = 1; !any_pending(); i++) {
+            if (i % 256 == 0) {
+                if (now_ns() > until ||
+                    __atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
+                    server_sleep();
+                    break;
                 }
-                __atomic_store_n(sleeping, 0, __ATOMIC_SEQ_CST);
-                break;
+                sched_yield();
             }
             cpu_relax();
         }

@@ -188,9 +188,10 @@ static uint64_t slot_call(uint64_t cmd)
     *(volatile uint64_t *)(slot + 0x10) = cmd;
     *at32(slot, 0x20) = tid;
     seq = *at32(slot, 0x04) + 1;
-    __atomic_store_n(at32(slot, 0x04), seq, __ATOMIC_RELEASE);
-    __atomic_add_fetch(at32(slots, 0x00), 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(at32(slot, 0x04), seq, __ATOMIC_SEQ_CST);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (__atomic_load_n(at32(slots, 0x04), __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(at32(slots, 0x00), 1, __ATOMIC_SEQ_CST);
         syscall(SYS_futex, at32(slots, 0x00), FUTEX_WAKE, 1, NULL, NULL, 0);
     }
     for (int n = 0; n < 1000 && __atomic_load_n(done, __ATOMIC_ACQUIRE) != seq;
