@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Install the Debian 12 packages qemu-backdoor needs to build, test and run
-# its demo. Run as root (or through sudo). Idempotent.
+# its demo. Run as root (or through sudo). Idempotent. (qemu-user-static,
+# whose static qemu-<arch>-static the supervisor tests run, installs beside
+# qemu-user; Debian 13's static qemu-user is fetched, not installed, by
+# scripts/fetch-static-qemu.sh.)
 set -eu
 
 if [ "$(id -u)" != 0 ]; then
@@ -21,6 +24,7 @@ packages="
     gcc-i686-linux-gnu libc6-dev-i386-cross
     busybox-static cpio
     gnuplot-nox
+    qemu-user-static
 "
 
 export DEBIAN_FRONTEND=noninteractive
