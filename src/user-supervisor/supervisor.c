@@ -58,7 +58,9 @@ static struct {
     bool big_endian;
     uint8_t *data;
     uint64_t data_size;
+    uint8_t *regs;              /* the register page of BASE.ctrl */
     uint8_t *slots;             /* the slot area of BASE.ctrl */
+    int raw_reported;
     char *base;
     char *ctrl_path;
     char *data_path;
@@ -228,6 +230,26 @@ static bool any_pending(void)
 }
 
 /*
+ * The seed's raw register accesses are not served (docs/user-mode.md): a
+ * guest store to the register page only changes the file. Say so once,
+ * when the server is about to sleep and at exit, rather than let the guest
+ * wait silently for a result that never comes.
+ */
+static void check_raw_stores(void)
+{
+    for (unsigned off = BACKDOOR_REG_CMD; off < 4096; off += 8) {
+        if (*(volatile uint64_t *)(sv.regs + off) &&
+            !__atomic_exchange_n(&sv.raw_reported, 1, __ATOMIC_RELAXED)) {
+            fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s: "
+                    "the supervisor serves no raw register access, that "
+                    "store made no call; use the guest library or the call "
+                    "slots (docs/user-mode.md)\n", off, sv.ctrl_path);
+            break;
+        }
+    }
+}
+
+/*
  * Sleep until a request comes. The guest publishes REQ, then reads
  * SLEEPING and, if set, changes DOORBELL and wakes it; we read DOORBELL,
  * set SLEEPING, then look at every REQ: one of the two sees the other, so
@@ -239,6 +261,7 @@ static void server_sleep(void)
     uint32_t *sleeping = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_SLEEPING);
     uint32_t bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
 
+    check_raw_stores();
     __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
     if (!any_pending() && !__atomic_load_n(&sv.stop, __ATOMIC_SEQ_CST)) {
         futex(doorbell, FUTEX_WAIT, bell);
@@ -278,6 +301,7 @@ static void *server(void *opaque)
         }
     }
     serve_pending();
+    check_raw_stores();
     return NULL;
 }
 
@@ -408,8 +432,9 @@ static void make_files(const char *base)
         ftruncate(fd, BACKDOOR_USER_SLOTS_OFFSET + BACKDOOR_USER_SLOTS_SIZE)) {
         die("cannot write %s: %s", sv.ctrl_path, strerror(errno));
     }
-    sv.slots = map_file(fd, BACKDOOR_USER_SLOTS_SIZE,
-                        BACKDOOR_USER_SLOTS_OFFSET, sv.ctrl_path);
+    sv.regs = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
+                       BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
+    sv.slots = sv.regs + BACKDOOR_USER_SLOTS_OFFSET;
     close(fd);
 
     fd = open_channel_file(sv.data_path);

@@ -831,6 +831,10 @@ int main(int argc, char **argv)
         case_smc();
     } else if (!strcmp(c, "signals")) {
         case_signals_during_calls(argc > 2 ? argv[2] : NULL);
+    } else if (!strcmp(c, "raw-store")) {
+        *reg64(REG_CMD) = 5;            /* the seed's form of a call */
+        CHECK(*reg64(REG_RESULT) == (slots ? 0 : 15), "RESULT 0x%" PRIx64,
+              *reg64(REG_RESULT));
     } else if (!strcmp(c, "fork")) {
         case_fork();
     } else if (!strcmp(c, "wait-signals")) {

@@ -435,6 +435,16 @@ class Arch:
         self.test_registers()
         self.test_calls()
         self.test_env()
+        # Under the supervisor a raw store makes no call and is reported
+        p = self.launch('raw-store')
+        calls = [l for l in self.read_log() if l.startswith('call ')]
+        if self.supervisor:
+            ok = (p.returncode == 0 and not calls and re.search(
+                r'^qemu-backdoor: the guest stored to offset 0x10 of .*: the '
+                r'supervisor serves no raw register access', p.stderr, re.M))
+        else:
+            ok = p.returncode == 0 and len(calls) == 1
+        tap(bool(ok), self.name('raw-store'), describe(p))
         for case in ('handlers', 'smc', 'mappings', 'atomics'):
             if self.supervisor and case in ('mappings', 'atomics'):
                 skip(self.name(case), RAW_ONLY)
