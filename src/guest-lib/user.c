@@ -51,7 +51,13 @@ static uint64_t served_data_size(int fd, uint32_t *features)
         return 0;
     }
     *features = *(volatile uint32_t *)(regs + BACKDOOR_REG_FEATURES);
-    size = *(volatile uint64_t *)(regs + BACKDOOR_REG_DATA_SIZE);
+    if (*features & BACKDOOR_FEATURE_USER_SLOTS) {
+        /* File bytes: the 64-bit value, whatever this guest's word size */
+        memcpy(&size, (void *)(regs + BACKDOOR_REG_DATA_SIZE), sizeof(size));
+    } else {
+        /* Emulated: a 4-byte read is the low half, also for 32-bit guests */
+        size = *(volatile uint32_t *)(regs + BACKDOOR_REG_DATA_SIZE);
+    }
     munmap((void *)regs, BACKDOOR_REG_END);
     return size;
 }

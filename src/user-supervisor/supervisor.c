@@ -74,7 +74,6 @@ static struct {
         int index;
     } tids[TID_TABLE_SIZE];
     int next_index;
-    uint64_t calls;
 } sv;
 
 static void cleanup_files(void)
@@ -182,7 +181,6 @@ static void serve(uint8_t *slot, uint32_t req)
     };
 
     st64(slot + BACKDOOR_SLOT_RESULT, backdoor_callbacks_call(sv.cb, &call));
-    sv.calls++;
     /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
     st32(slot + BACKDOOR_SLOT_DONE, req);
     if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
