@@ -50,6 +50,13 @@
 #define cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 #endif
 
+/* The slot layout of qemu-backdoor-regs.h holds together */
+G_STATIC_ASSERT(BACKDOOR_USER_SLOT(BACKDOOR_USER_SLOTS) ==
+                BACKDOOR_USER_SLOTS_SIZE);
+G_STATIC_ASSERT(BACKDOOR_SLOT_TID + 4 <= BACKDOOR_USER_SLOT_SIZE);
+G_STATIC_ASSERT(BACKDOOR_SLOTS_NEXT + 4 <= BACKDOOR_USER_SLOT_SIZE);
+G_STATIC_ASSERT(BACKDOOR_USER_SLOTS_OFFSET >= BACKDOOR_USER_REGS_SIZE);
+
 /* Threads seen so far, for vcpu_index; a thread id maps to its index. */
 #define TID_TABLE_SIZE  4096
 
