@@ -140,16 +140,18 @@ static int user_open(qemu_backdoor_channel *ch, const char *base)
         close(data_fd);
         goto fail;
     }
-    if ((features & BACKDOOR_FEATURE_USER_SLOTS) &&
-        (ctrl_st.st_size < BACKDOOR_USER_SLOTS_OFFSET +
-                           BACKDOOR_USER_SLOTS_SIZE ||
-         map_slots(ch, ctrl_path) < 0)) {
-        if (!ch->slots) {
+    if (features & BACKDOOR_FEATURE_USER_SLOTS) {
+        if (ctrl_st.st_size < BACKDOOR_USER_SLOTS_OFFSET +
+                              BACKDOOR_USER_SLOTS_SIZE) {
             backdoor_error(ENODEV, "%s announces call slots but has none",
                            ctrl_path);
+            close(data_fd);
+            goto fail;
         }
-        close(data_fd);
-        goto fail;
+        if (map_slots(ch, ctrl_path) < 0) {
+            close(data_fd);
+            goto fail;
+        }
     }
     ch->data_size = data_st.st_size;
     ch->data = mmap(NULL, ch->data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
