@@ -175,25 +175,48 @@ static int vcpu_index(uint32_t tid)
     return ++sv.next_index;     /* table full: a new index per call */
 }
 
-/* Run the call posted in @slot; the result goes back in the slot. */
-static void serve(uint8_t *slot, uint32_t req)
-{
-    qemu_backdoor_call call = {
-        .cmd = ld64(slot + BACKDOOR_SLOT_CMD),
-        .data = sv.data,
-        .data_size = sv.data_size,
-        .guest_big_endian = sv.big_endian,
-        .vcpu_index = vcpu_index(ld32(slot + BACKDOOR_SLOT_TID)),
-        .mode = QEMU_BACKDOOR_MODE_USER,
-    };
+/*
+ * Server threads. At most one polls the slots at a time (the poller);
+ * SLEEPING tells the guest that none does, so a guest that posts a call
+ * then wakes a thread sleeping on DOORBELL. A thread that takes a call
+ * stops polling first, so calls from other guest threads are served by
+ * another server thread meanwhile, as the in-process helper runs them
+ * concurrently too; there is always a thread left to take them.
+ */
+#define MAX_SERVERS 64
 
-    st64(slot + BACKDOOR_SLOT_RESULT, backdoor_callbacks_call(sv.cb, &call));
-    /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
-    st32(slot + BACKDOOR_SLOT_DONE, req);
-    if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
-                        __ATOMIC_SEQ_CST)) {
-        futex(slot + BACKDOOR_SLOT_DONE, FUTEX_WAKE, INT_MAX);
+static struct {
+    int polling;                /* a thread polls */
+    int idle;                   /* threads not in a call */
+    int count;
+    pthread_t threads[MAX_SERVERS];
+    uint8_t serving[BACKDOOR_USER_SLOTS];   /* a thread runs this slot */
+    GMutex lock;                /* threads[], count, the tid table */
+} srv;
+
+static void *server(void *opaque);
+
+/* Another thread for calls to come; the caller holds srv.lock. */
+static void spawn_server(void)
+{
+    if (srv.count < MAX_SERVERS &&
+        !pthread_create(&srv.threads[srv.count], NULL, server, NULL)) {
+        srv.count++;
+        __atomic_add_fetch(&srv.idle, 1, __ATOMIC_SEQ_CST);
     }
+}
+
+static void ring(int n)
+{
+    __atomic_add_fetch((uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL), 1,
+                       __ATOMIC_SEQ_CST);
+    futex(sv.slots + BACKDOOR_SLOTS_DOORBELL, FUTEX_WAKE, n);
+}
+
+static void set_sleeping(uint32_t v)
+{
+    __atomic_store_n((uint32_t *)(sv.slots + BACKDOOR_SLOTS_SLEEPING), v,
+                     __ATOMIC_SEQ_CST);
 }
 
 static unsigned slots_used(void)
@@ -203,35 +226,100 @@ static unsigned slots_used(void)
     return used < BACKDOOR_USER_SLOTS ? used : BACKDOOR_USER_SLOTS;
 }
 
-/* Serve every posted request once; returns how many there were. */
-static unsigned serve_pending(void)
-{
-    unsigned used = slots_used(), n = 0;
-
-    for (unsigned i = 0; i < used; i++) {
-        uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
-        uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
-
-        if (req != ld32(slot + BACKDOOR_SLOT_DONE)) {
-            serve(slot, req);
-            n++;
-        }
-    }
-    return n;
-}
-
-static bool any_pending(void)
+/* A posted request no thread runs yet: its slot index, or -1. */
+static int find_pending(void)
 {
     unsigned used = slots_used();
 
     for (unsigned i = 0; i < used; i++) {
         uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
 
-        if (ld32(slot + BACKDOOR_SLOT_REQ) != ld32(slot + BACKDOOR_SLOT_DONE)) {
-            return true;
+        if (!__atomic_load_n(&srv.serving[i], __ATOMIC_ACQUIRE) &&
+            ld32(slot + BACKDOOR_SLOT_REQ) != ld32(slot + BACKDOOR_SLOT_DONE)) {
+            return i;
         }
     }
-    return false;
+    return -1;
+}
+
+static bool try_poll(void)
+{
+    int no = 0;
+
+    if (!__atomic_compare_exchange_n(&srv.polling, &no, 1, 0,
+                                     __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+        return false;
+    }
+    set_sleeping(0);
+    return true;
+}
+
+/*
+ * Stop polling. The guest publishes REQ, then reads SLEEPING and, if set,
+ * rings DOORBELL; we set SLEEPING, then look at every REQ: one of the two
+ * sees the other, so no request waits for a server that is not coming.
+ */
+static void stop_polling(void)
+{
+    set_sleeping(1);
+    __atomic_store_n(&srv.polling, 0, __ATOMIC_SEQ_CST);
+    if (find_pending() >= 0) {
+        ring(1);
+    }
+}
+
+/*
+ * Run the call posted in slot @i; the result goes back in the slot. The
+ * caller polled until now: someone else polls meanwhile. Returns whether
+ * the caller polls again.
+ */
+static bool serve(unsigned i)
+{
+    uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
+    uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
+    bool polls;
+    qemu_backdoor_call call = {
+        .cmd = ld64(slot + BACKDOOR_SLOT_CMD),
+        .data = sv.data,
+        .data_size = sv.data_size,
+        .guest_big_endian = sv.big_endian,
+        .mode = QEMU_BACKDOOR_MODE_USER,
+    };
+
+    g_mutex_lock(&srv.lock);
+    call.vcpu_index = vcpu_index(ld32(slot + BACKDOOR_SLOT_TID));
+    if (__atomic_sub_fetch(&srv.idle, 1, __ATOMIC_SEQ_CST) == 0) {
+        spawn_server();         /* keep one for calls that come meanwhile */
+    }
+    g_mutex_unlock(&srv.lock);
+    stop_polling();
+
+    st64(slot + BACKDOOR_SLOT_RESULT, backdoor_callbacks_call(sv.cb, &call));
+
+    /* Poll again before answering: the caller's next call needs no ring */
+    __atomic_add_fetch(&srv.idle, 1, __ATOMIC_SEQ_CST);
+    polls = try_poll();
+    /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
+    st32(slot + BACKDOOR_SLOT_DONE, req);
+    __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
+    if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
+                        __ATOMIC_SEQ_CST)) {
+        futex(slot + BACKDOOR_SLOT_DONE, FUTEX_WAKE, INT_MAX);
+    }
+    return polls;
+}
+
+/* Claim a posted request (no other thread runs it): its index, or -1. */
+static int claim_pending(void)
+{
+    int i;
+
+    while ((i = find_pending()) >= 0) {
+        if (!__atomic_exchange_n(&srv.serving[i], 1, __ATOMIC_ACQ_REL)) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 /*
@@ -254,37 +342,29 @@ static void check_raw_stores(void)
     }
 }
 
-/*
- * Sleep until a request comes. The guest publishes REQ, then reads
- * SLEEPING and, if set, changes DOORBELL and wakes it; we read DOORBELL,
- * set SLEEPING, then look at every REQ: one of the two sees the other, so
- * no request is left waiting for a sleeping server.
- */
-static void server_sleep(void)
+static void server_sleep(uint32_t bell)
 {
-    uint32_t *doorbell = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL);
-    uint32_t *sleeping = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_SLEEPING);
-    uint32_t bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
-
-    check_raw_stores();
-    __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
-    if (!any_pending() && !__atomic_load_n(&sv.stop, __ATOMIC_SEQ_CST)) {
-        futex(doorbell, FUTEX_WAIT, bell);
+    if (!__atomic_load_n(&sv.stop, __ATOMIC_SEQ_CST)) {
+        futex(sv.slots + BACKDOOR_SLOTS_DOORBELL, FUTEX_WAIT, bell);
     }
-    __atomic_store_n(sleeping, 0, __ATOMIC_SEQ_CST);
 }
 
 static void *server(void *opaque)
 {
+    uint32_t *doorbell = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL);
+    bool polls = false;
     sigset_t all;
 
     (void)opaque;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     while (!__atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
+        uint32_t bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
         uint64_t until;
+        int i;
 
-        if (serve_pending()) {
+        if (!polls && !try_poll()) {
+            server_sleep(bell);   /* another thread polls */
             continue;
         }
         /*
@@ -293,20 +373,28 @@ static void *server(void *opaque)
          * for this CPU.
          */
         until = now_ns() + SERVER_SPIN_NS;
-        for (unsigned i = 1; !any_pending(); i++) {
-            if (i % 256 == 0) {
+        for (unsigned n = 1; (i = claim_pending()) < 0; n++) {
+            if (n % 256 == 0) {
                 if (now_ns() > until ||
                     __atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
-                    server_sleep();
                     break;
                 }
                 sched_yield();
             }
             cpu_relax();
         }
+        if (i >= 0) {
+            polls = serve(i);
+            continue;
+        }
+        check_raw_stores();
+        bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
+        stop_polling();
+        polls = false;
+        if (find_pending() < 0) {
+            server_sleep(bell);
+        }
     }
-    serve_pending();
-    check_raw_stores();
     return NULL;
 }
 
@@ -521,10 +609,9 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     const char *lib, *size;
     char *qemu;
-    pthread_t thread;
     sigset_t all, old;
     pid_t parent = getpid();
-    int status;
+    int status, n_servers;
 
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: backdoor-supervisor QEMU [ARGUMENTS...] "
@@ -576,7 +663,12 @@ int main(int argc, char **argv)
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     install_forwarding();
-    if (pthread_create(&thread, NULL, server, NULL)) {
+    /* One server and one for calls while it runs one; more on demand */
+    g_mutex_lock(&srv.lock);
+    spawn_server();
+    spawn_server();
+    g_mutex_unlock(&srv.lock);
+    if (!srv.count) {
         backdoor_callbacks_unload(sv.cb);
         die("cannot start the server thread");
     }
@@ -600,12 +692,23 @@ int main(int argc, char **argv)
         }
     }
 
-    /* Let the server finish a call in progress, then stop it */
-    __atomic_store_n(&sv.stop, 1, __ATOMIC_RELEASE);
-    __atomic_add_fetch((uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL), 1,
-                       __ATOMIC_SEQ_CST);
-    futex(sv.slots + BACKDOOR_SLOTS_DOORBELL, FUTEX_WAKE, INT_MAX);
-    pthread_join(thread, NULL);
+    /* Let the servers finish the calls in progress, then stop them */
+    __atomic_store_n(&sv.stop, 1, __ATOMIC_SEQ_CST);
+    ring(INT_MAX);
+    /* A server may start another before it sees the stop: count again */
+    for (int i = 0; ; i++) {
+        pthread_t t;
+
+        g_mutex_lock(&srv.lock);
+        n_servers = srv.count;
+        t = srv.threads[i < n_servers ? i : 0];
+        g_mutex_unlock(&srv.lock);
+        if (i >= n_servers) {
+            break;
+        }
+        pthread_join(t, NULL);
+    }
+    check_raw_stores();
     backdoor_callbacks_unload(sv.cb);
     fflush(NULL);
     cleanup_files();

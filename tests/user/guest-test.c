@@ -640,12 +640,20 @@ static void on_int(int sig)
 
 static void case_wait_signals(void)
 {
+    sigset_t block, old;
+
+    /* Blocked until sigsuspend: a signal between test and wait is kept */
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, &old);
     signal(SIGINT, on_int);
     signal(SIGUSR1, on_int);
     printf("ready\n");
     while (!n_int && !n_usr1) {
-        pause();
+        sigsuspend(&old);
     }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     usleep(300000);             /* a duplicate would arrive meanwhile */
     printf("SIGINT %d SIGUSR1 %d\n", n_int, n_usr1);
     exit(3);

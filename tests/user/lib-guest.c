@@ -9,6 +9,9 @@
  *
  *   lib-guest threads T N [norestart]   T threads x N calls, SIGALRM on
  *                                       every thread meanwhile
+ *   lib-guest concurrent                with tests/user/wait-callbacks.c:
+ *                                       a call on a second channel while
+ *                                       one on the first waits for it
  */
 #define _GNU_SOURCE
 #include <qemu-backdoor.h>
@@ -59,6 +62,38 @@ static void *worker(void *opaque)
     return NULL;
 }
 
+static qemu_backdoor_channel *first;
+static uint64_t first_result;
+
+static void *call_first(void *opaque)
+{
+    (void)opaque;
+    first_result = qemu_backdoor_channel_call(first, 1);
+    return NULL;
+}
+
+/* Two channels (each has its own lock): the calls run concurrently. */
+static int concurrent(void)
+{
+    qemu_backdoor_channel *second;
+    pthread_t t;
+    uint64_t r;
+
+    first = qemu_backdoor_open(NULL);
+    second = qemu_backdoor_open(NULL);
+    if (!first || !second) {
+        fprintf(stderr, "open: %s\n", qemu_backdoor_error());
+        return 2;
+    }
+    pthread_create(&t, NULL, call_first, NULL);
+    usleep(100000);
+    r = qemu_backdoor_channel_call(second, 2);
+    pthread_join(t, NULL);
+    printf("waiting call returned %" PRIu64 ", the other %" PRIu64 "\n",
+           first_result, r);
+    return first_result == 1 && r == 2 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     struct itimerval it = { { 0, 500 }, { 0, 500 } };
@@ -67,9 +102,13 @@ int main(int argc, char **argv)
     int n, failures = 0;
     unsigned calls;
 
+    if (argc == 2 && !strcmp(argv[1], "concurrent")) {
+        return concurrent();
+    }
     if (argc < 4 || strcmp(argv[1], "threads") ||
         (n = atoi(argv[2])) < 1 || n > MAX_THREADS) {
-        fprintf(stderr, "usage: lib-guest threads T N [norestart]\n");
+        fprintf(stderr, "usage: lib-guest threads T N [norestart] | "
+                "concurrent\n");
         return 2;
     }
     calls = atoi(argv[3]);

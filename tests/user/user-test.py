@@ -244,6 +244,19 @@ class Arch:
                 describe(p) + f'\ncalls per vcpu {count}, expected '
                 f'{expect}, misattributed {wrong}')
 
+    def test_concurrent(self):
+        """Calls on two channels run at the same time (a callback that
+        waits for another call does not hold it up), with either backend."""
+        name = self.name('library/concurrent-calls')
+        lib_guest = os.environ.get(f'LIB_GUEST_{self.arch.upper()}')
+        if not lib_guest:
+            skip(name, 'no guest library build for this architecture')
+            return
+        p = run([LAUNCHER, self.qemu, lib_guest, 'concurrent'],
+                clean_env(QEMU_BACKDOOR_LIB=os.environ['WAIT_CALLBACKS']))
+        tap(p.returncode == 0 and 'waiting call returned 1, the other 2' in
+            p.stdout, name, describe(p))
+
     def test_signals(self):
         for how in (None, 'norestart', 'handler-calls'):
             p = self.launch('signals', *([how] if how else []), log=False)
@@ -453,6 +466,7 @@ class Arch:
         self.test_signals()
         self.test_threads()
         self.test_library()
+        self.test_concurrent()
         self.test_die()
         self.test_lifecycle()
         self.test_bench()
