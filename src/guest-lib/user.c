@@ -192,7 +192,8 @@ static uint64_t pread_call(qemu_backdoor_channel *ch, uint64_t cmd)
  * Call slots: claim a free slot, post the command with the next request
  * sequence number, ring the doorbell if the server sleeps (a futex wake),
  * then wait until the slot's DONE reaches that number: spinning
- * briefly, then sleeping on a shared futex on DONE. A wait that a signal
+ * briefly, then ringing the doorbell (the server may be in another call)
+ * and sleeping on a shared futex on DONE. A wait that a signal
  * interrupts only waits again: the request is never posted twice.
  */
 #define SLOT_SPIN   20000
@@ -284,6 +285,11 @@ static uint64_t slot_call(qemu_backdoor_channel *ch, uint64_t cmd)
     }
     for (unsigned i = 0; i < SLOT_SPIN &&
          __atomic_load_n(done, __ATOMIC_ACQUIRE) != seq; i++) {
+    }
+    if (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
+        /* Not answered yet: the server may be in another call, wake one */
+        __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
+        futex(bell, FUTEX_WAKE, 1);
     }
     while (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
         /* Pairs with the server's "store DONE, then read WAITING" */

@@ -176,18 +176,20 @@ static int vcpu_index(uint32_t tid)
 }
 
 /*
- * Server threads. At most one polls the slots at a time (the poller);
- * SLEEPING tells the guest that none does, so a guest that posts a call
- * then wakes a thread sleeping on DOORBELL. A thread that takes a call
- * stops polling first, so calls from other guest threads are served by
- * another server thread meanwhile, as the in-process helper runs them
- * concurrently too; there is always a thread left to take them.
+ * Server threads. At most one polls the slots (the poller); SLEEPING tells
+ * the guest that none does, so a guest that posts a call then rings
+ * DOORBELL. The poller runs the calls it finds itself, so a call back to
+ * back costs no more than with one thread. Calls must not wait for each
+ * other though (the in-process helper runs them concurrently): a guest
+ * whose call is not answered within its spin rings DOORBELL before it
+ * sleeps, and a thread sleeping there takes the calls nobody runs. One
+ * thread is kept asleep for that whenever the others are in calls.
  */
 #define MAX_SERVERS 64
 
 static struct {
     int polling;                /* a thread polls */
-    int idle;                   /* threads not in a call */
+    int asleep;                 /* threads waiting on DOORBELL */
     int count;
     pthread_t threads[MAX_SERVERS];
     uint8_t serving[BACKDOOR_USER_SLOTS];   /* a thread runs this slot */
@@ -196,14 +198,16 @@ static struct {
 
 static void *server(void *opaque);
 
-/* Another thread for calls to come; the caller holds srv.lock. */
+/* Another thread for calls to come. */
 static void spawn_server(void)
 {
+    g_mutex_lock(&srv.lock);
     if (srv.count < MAX_SERVERS &&
         !pthread_create(&srv.threads[srv.count], NULL, server, NULL)) {
         srv.count++;
-        __atomic_add_fetch(&srv.idle, 1, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
     }
+    g_mutex_unlock(&srv.lock);
 }
 
 static void ring(int n)
@@ -226,8 +230,29 @@ static unsigned slots_used(void)
     return used < BACKDOOR_USER_SLOTS ? used : BACKDOOR_USER_SLOTS;
 }
 
-/* A posted request no thread runs yet: its slot index, or -1. */
-static int find_pending(void)
+/* Claim a posted request no thread runs yet: its slot index, or -1. */
+static int claim_pending(void)
+{
+    unsigned used = slots_used();
+
+    for (unsigned i = 0; i < used; i++) {
+        uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
+
+        if (!__atomic_load_n(&srv.serving[i], __ATOMIC_ACQUIRE) &&
+            ld32(slot + BACKDOOR_SLOT_REQ) != ld32(slot + BACKDOOR_SLOT_DONE) &&
+            !__atomic_exchange_n(&srv.serving[i], 1, __ATOMIC_ACQ_REL)) {
+            if (ld32(slot + BACKDOOR_SLOT_REQ) !=
+                ld32(slot + BACKDOOR_SLOT_DONE)) {
+                return i;
+            }
+            /* Answered meanwhile by the thread that just let it go */
+            __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
+        }
+    }
+    return -1;
+}
+
+static bool any_pending(void)
 {
     unsigned used = slots_used();
 
@@ -236,48 +261,20 @@ static int find_pending(void)
 
         if (!__atomic_load_n(&srv.serving[i], __ATOMIC_ACQUIRE) &&
             ld32(slot + BACKDOOR_SLOT_REQ) != ld32(slot + BACKDOOR_SLOT_DONE)) {
-            return i;
+            return true;
         }
     }
-    return -1;
+    return false;
 }
 
-static bool try_poll(void)
+/* Run the call posted in slot @i; the result goes back in the slot. */
+static void serve(unsigned i)
 {
-    int no = 0;
-
-    if (!__atomic_compare_exchange_n(&srv.polling, &no, 1, 0,
-                                     __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
-        return false;
-    }
-    set_sleeping(0);
-    return true;
-}
-
-/*
- * Stop polling. The guest publishes REQ, then reads SLEEPING and, if set,
- * rings DOORBELL; we set SLEEPING, then look at every REQ: one of the two
- * sees the other, so no request waits for a server that is not coming.
- */
-static void stop_polling(void)
-{
-    set_sleeping(1);
-    __atomic_store_n(&srv.polling, 0, __ATOMIC_SEQ_CST);
-    if (find_pending() >= 0) {
-        ring(1);
-    }
-}
-
-/*
- * Run the call posted in slot @i; the result goes back in the slot. The
- * caller polled until now: someone else polls meanwhile. Returns whether
- * the caller polls again.
- */
-static bool serve(unsigned i)
-{
+    static __thread uint32_t last_tid;
+    static __thread int last_index;
     uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
     uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
-    bool polls;
+    uint32_t tid = ld32(slot + BACKDOOR_SLOT_TID);
     qemu_backdoor_call call = {
         .cmd = ld64(slot + BACKDOOR_SLOT_CMD),
         .data = sv.data,
@@ -286,19 +283,18 @@ static bool serve(unsigned i)
         .mode = QEMU_BACKDOOR_MODE_USER,
     };
 
-    g_mutex_lock(&srv.lock);
-    call.vcpu_index = vcpu_index(ld32(slot + BACKDOOR_SLOT_TID));
-    if (__atomic_sub_fetch(&srv.idle, 1, __ATOMIC_SEQ_CST) == 0) {
-        spawn_server();         /* keep one for calls that come meanwhile */
+    if (tid != last_tid || !tid) {
+        g_mutex_lock(&srv.lock);
+        last_index = vcpu_index(tid);
+        g_mutex_unlock(&srv.lock);
+        last_tid = tid;
     }
-    g_mutex_unlock(&srv.lock);
-    stop_polling();
+    call.vcpu_index = last_index;
+    if (!__atomic_load_n(&srv.asleep, __ATOMIC_RELAXED)) {
+        spawn_server();         /* for calls that come meanwhile */
+    }
 
     st64(slot + BACKDOOR_SLOT_RESULT, backdoor_callbacks_call(sv.cb, &call));
-
-    /* Poll again before answering: the caller's next call needs no ring */
-    __atomic_add_fetch(&srv.idle, 1, __ATOMIC_SEQ_CST);
-    polls = try_poll();
     /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
     st32(slot + BACKDOOR_SLOT_DONE, req);
     __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
@@ -306,20 +302,6 @@ static bool serve(unsigned i)
                         __ATOMIC_SEQ_CST)) {
         futex(slot + BACKDOOR_SLOT_DONE, FUTEX_WAKE, INT_MAX);
     }
-    return polls;
-}
-
-/* Claim a posted request (no other thread runs it): its index, or -1. */
-static int claim_pending(void)
-{
-    int i;
-
-    while ((i = find_pending()) >= 0) {
-        if (!__atomic_exchange_n(&srv.serving[i], 1, __ATOMIC_ACQ_REL)) {
-            return i;
-        }
-    }
-    return -1;
 }
 
 /*
@@ -344,56 +326,76 @@ static void check_raw_stores(void)
 
 static void server_sleep(uint32_t bell)
 {
+    __atomic_add_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&sv.stop, __ATOMIC_SEQ_CST)) {
         futex(sv.slots + BACKDOOR_SLOTS_DOORBELL, FUTEX_WAIT, bell);
+    }
+    __atomic_sub_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Poll for calls and run them; false once idle for a while. */
+static void poll_slots(void)
+{
+    for (;;) {
+        uint64_t until = now_ns() + SERVER_SPIN_NS;
+        int i;
+
+        /*
+         * Poll a little: a guest calling in a loop is back in a moment.
+         * Yield now and then: on a busy host the caller may be waiting
+         * for this CPU.
+         */
+        for (unsigned n = 1; (i = claim_pending()) < 0; n++) {
+            if (n % 256 == 0) {
+                if (now_ns() > until ||
+                    __atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
+                    return;
+                }
+                sched_yield();
+            }
+            cpu_relax();
+        }
+        serve(i);
     }
 }
 
 static void *server(void *opaque)
 {
     uint32_t *doorbell = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL);
-    bool polls = false;
     sigset_t all;
+    int i, no = 0;
 
     (void)opaque;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    __atomic_sub_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);   /* awake */
     while (!__atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
         uint32_t bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
-        uint64_t until;
-        int i;
 
-        if (!polls && !try_poll()) {
-            server_sleep(bell);   /* another thread polls */
-            continue;
-        }
-        /*
-         * Poll a little: a guest calling in a loop is back in a moment.
-         * Yield now and then: on a busy host the caller may be waiting
-         * for this CPU.
-         */
-        until = now_ns() + SERVER_SPIN_NS;
-        for (unsigned n = 1; (i = claim_pending()) < 0; n++) {
-            if (n % 256 == 0) {
-                if (now_ns() > until ||
-                    __atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
-                    break;
-                }
-                sched_yield();
+        no = 0;
+        if (__atomic_compare_exchange_n(&srv.polling, &no, 1, 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+            set_sleeping(0);
+            poll_slots();
+            check_raw_stores();
+            /*
+             * Stop polling. The guest publishes REQ, then reads SLEEPING
+             * and, if set, rings DOORBELL; we set SLEEPING, then look at
+             * every REQ: one of the two sees the other.
+             */
+            bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
+            set_sleeping(1);
+            __atomic_store_n(&srv.polling, 0, __ATOMIC_SEQ_CST);
+            if (any_pending()) {
+                continue;
             }
-            cpu_relax();
+        } else {
+            /* Woken by a caller that waits: run what nobody runs */
+            while ((i = claim_pending()) >= 0) {
+                serve(i);
+            }
         }
-        if (i >= 0) {
-            polls = serve(i);
-            continue;
-        }
-        check_raw_stores();
-        bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
-        stop_polling();
-        polls = false;
-        if (find_pending() < 0) {
-            server_sleep(bell);
-        }
+        server_sleep(bell);
     }
     return NULL;
 }
@@ -664,10 +666,8 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &all, &old);
     install_forwarding();
     /* One server and one for calls while it runs one; more on demand */
-    g_mutex_lock(&srv.lock);
     spawn_server();
     spawn_server();
-    g_mutex_unlock(&srv.lock);
     if (!srv.count) {
         backdoor_callbacks_unload(sv.cb);
         die("cannot start the server thread");

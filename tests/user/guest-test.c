@@ -197,6 +197,10 @@ static uint64_t slot_call(uint64_t cmd)
     for (int n = 0; n < 1000 && __atomic_load_n(done, __ATOMIC_ACQUIRE) != seq;
          n++) {
     }
+    if (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
+        __atomic_add_fetch(at32(slots, 0x00), 1, __ATOMIC_SEQ_CST);
+        syscall(SYS_futex, at32(slots, 0x00), FUTEX_WAKE, 1, NULL, NULL, 0);
+    }
     while (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
         __atomic_store_n(at32(slot, 0x0c), 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(done, __ATOMIC_SEQ_CST) != seq) {
