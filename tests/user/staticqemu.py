@@ -6,7 +6,9 @@ dynamically linked. Debian 13's qemu-user (like every qemu-user-static) is
 static-pie: there the helper's suites skip visibly with this reason, and
 the supervisor's suites (user-static-*, user-d13-*) cover user mode.
 """
+import os
 import shutil
+import sys
 
 PT_INTERP = 3
 
@@ -36,3 +38,15 @@ def skip_reason(arch):
                 'one; the supervisor suites cover it')
     return None
 
+
+
+if __name__ == '__main__':
+    # staticqemu.py ARCH NAME CMD...: run CMD (a TAP test of the helper), or
+    # report NAME skipped, visibly, where qemu-ARCH is static
+    arch, name, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+    why = skip_reason(arch)
+    if why:
+        print('ok 1 - %s # SKIP %s' % (name, why))
+        print('1..1')
+        sys.exit(0)
+    os.execvp(cmd[0], cmd)
