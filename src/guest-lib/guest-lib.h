@@ -81,6 +81,7 @@ struct qemu_backdoor_channel {
     volatile uint64_t *call_word;
     /* user mode */
     int ctrl_fd;
+    volatile uint8_t *slots;    /* call slot area, or NULL: pread path */
     /* call slots and rings (register map 1.1), slots.c */
     uint32_t nslots;            /* 0: the device has none */
     uint32_t ring_entries;      /* 0: no rings */
