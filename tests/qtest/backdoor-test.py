@@ -152,7 +152,8 @@ def test_id():
         setup_bars(q)
         check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
         check_eq(q.read(BAR0 + REG_FEATURES, 4),
-                 1 | FEATURE_SLOTS | FEATURE_RING, 'FEATURES: CALL, slots, ring')
+                 1 | FEATURE_SLOTS | FEATURE_RING,
+                 'FEATURES: CALL, slots, ring')
         check_eq(counters(q), (0, 0), 'calls, guest-errors')
 
 
