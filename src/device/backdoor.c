@@ -623,7 +623,10 @@ static void backdoor_reset(DeviceState *dev)
     s->result = 0;
     s->call_offset = s->data_size - 8;
     if (s->slot_used) {
-        /* A rebooted guest starts with every slot free */
+        /* Events posted before the reset still count; then all are free */
+        if (s->callbacks) {
+            backdoor_drain_all(s, s->big_endian);
+        }
         bitmap_zero(s->slot_used, s->slots);
     }
 }
