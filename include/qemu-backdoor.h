@@ -303,10 +303,15 @@ static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
     if (sizeof(void *) < 8 || !slot->call_reg) {
         return qemu_backdoor_slot_call_slow(slot, cmd);
     }
+    /*
+     * Compiler barriers only: the host reads the call word and writes its
+     * answers on the calling vCPU's own thread, after the exit, so the
+     * CPU's program order is enough (and a fence costs under TCG).
+     */
+    __asm__ __volatile__("" ::: "memory");
     *slot->call_word = cmd;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     r = *slot->call_reg;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    __asm__ __volatile__("" ::: "memory");
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     r = __builtin_bswap64(r);               /* PCI registers: little-endian */
 #endif
