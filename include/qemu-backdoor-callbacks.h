@@ -190,8 +190,8 @@ typedef struct qemu_backdoor_callbacks {
     void (*exit)(void *opaque);
     void *opaque;
     const char *error;
-    /* Added in version 2, fields of other features before this line. */
-    /* Event rings (added in version 2). */
+    /* Added in version 2 (other version-2 fields go above this block) */
+    /* Event rings */
     void (*batch)(const qemu_backdoor_batch *batch);
 } qemu_backdoor_callbacks;
 
