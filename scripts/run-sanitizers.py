@@ -31,12 +31,12 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The suites that can run sanitized (docs/building.rst says why the others
 # do not): the guest library natively, the device in qemu-system-x86_64
-# (qtest, and a Linux guest), the user-mode helper in qemu-<arch>. The
-# loader is in both.
+# (qtest, and a Linux guest), the user-mode helper in qemu-<arch>, the
+# supervisor beside a static qemu-<arch>. The loader is in all of them.
 DEFAULT_TESTS = ['guest-lib', 'headers', 'qtest', 'guest-system',
                  'user-x86_64', 'user-aarch64', 'user-s390x', 'user-config',
                  'guest-user', 'user-fuzz-x86_64', 'user-fuzz-aarch64',
-                 'user-fuzz-s390x']
+                 'user-fuzz-s390x', 'user-static-x86_64', 'user-d13-aarch64']
 
 SANITIZE = ['-Db_sanitize=address,undefined',
             '-Dc_args=-fno-sanitize-recover=all']
