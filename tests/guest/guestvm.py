@@ -102,7 +102,7 @@ class Boot:
                                    'stderr: ') + line + '\n')
                 if stall and time.monotonic() - last_guest[0] > stall:
                     self.timed_out = True
-                    self.stalled = ('no guest result for %d s after "%s"'
+                    self.stalled = ('guest silent for %d s after "%s"'
                                     % (stall, last_guest[1]))
                     break
                 if give_up:
