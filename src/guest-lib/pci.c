@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * System mode: the backdoor PCI device through sysfs. resource0 is the
- * control BAR (little-endian registers), resource2 the data BAR (RAM).
+ * control BAR (little-endian registers), resource2 the data BAR (RAM;
+ * resource2_wc where there is one, see map_data()).
  */
 #define _GNU_SOURCE
 #include "guest-lib.h"
@@ -241,23 +242,52 @@ static void *map_resource(const char *dir, const char *name, unsigned bar,
 }
 
 /*
- * Turn on memory decoding if no firmware did (sysfs "enable"): SeaBIOS
- * does, but on ppc64 pseries SLOF lists the device and Linux assigns its
- * BARs without enabling it.
+ * The data BAR is RAM in QEMU and programs use it as memory (memcpy,
+ * strcpy, stdio), so it wants a Normal memory mapping. resource2 maps it
+ * as Device memory on arm64 (pgprot_device), where unaligned accesses and
+ * DC ZVA fault (SIGBUS) as on hardware: QEMU 10.0 emulates that, 7.2 not.
+ * The device marks the BAR prefetchable, so Linux also offers
+ * resource2_wc: Normal non-cacheable on arm64. x86 keeps resource2:
+ * uncached there allows any access, and it keeps every data store ordered
+ * before the read of CALL without a store fence (a WC store need not be).
+ * Kernels without resource2_wc get resource2, as before.
+ */
+static void *map_data(const char *dir, size_t size)
+{
+#if !defined(__x86_64__) && !defined(__i386__)
+    char path[FILE_PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/resource2_wc", dir);
+    if (access(path, F_OK) == 0) {
+        return map_resource(dir, "resource2_wc", 2, &size);
+    }
+#endif
+    return map_resource(dir, "resource2", 2, &size);
+}
+
+/*
+ * Turn on memory decoding if no firmware did (sysfs "enable" reads 0),
+ * before the first access: SeaBIOS enables the device, but on ppc64
+ * pseries SLOF lists it and Linux assigns its BARs without enabling it.
+ * A load from a BAR that does not decode is a failed bus transaction,
+ * which QEMU 10.0 turns into a machine check on ppc64 (a guest that
+ * loops in its handler); 7.2 returned junk.
  */
 static void enable_device(const char *dir)
 {
-    char path[FILE_PATH_MAX];
+    char path[FILE_PATH_MAX], state = '1';
     int fd;
 
     snprintf(path, sizeof(path), "%s/enable", dir);
-    fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (write(fd, "1", 1) < 0) {
-            /* the ID check below says what is wrong */
-        }
-        close(fd);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return;     /* not root: the ID check says what is wrong */
     }
+    if (read(fd, &state, 1) == 1 && state == '0' &&
+        pwrite(fd, "1", 1, 0) < 0) {
+        /* the ID check below says what is wrong */
+    }
+    close(fd);
 }
 
 static void pci_close(qemu_backdoor_channel *ch)
@@ -280,6 +310,7 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
     }
     snprintf(dir, sizeof(dir), "%s/%s", sysfs_root(), addr);
     snprintf(what, sizeof(what), "backdoor PCI device %s", addr);
+    enable_device(dir);
     ch->ctrl = map_resource(dir, "resource0", 0, &ch->ctrl_size);
     if (!ch->ctrl) {
         return -1;
@@ -290,11 +321,6 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
         goto fail;
     }
     ch->id = backdoor_ctrl_read32(ch, BACKDOOR_REG_ID);
-    /* Decoding off reads ~0 on x86, 0 or 0xffffff00 on ppc64 pseries */
-    if (BACKDOOR_ID_GET_MAGIC(ch->id) != BACKDOOR_ID_MAGIC) {
-        enable_device(dir);
-        ch->id = backdoor_ctrl_read32(ch, BACKDOOR_REG_ID);
-    }
     if (backdoor_check_id(ch->id, what) < 0) {
         goto fail;
     }
@@ -310,7 +336,7 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
         goto fail;
     }
     ch->data_size = size;
-    ch->data = map_resource(dir, "resource2", 2, &(size_t){ size });
+    ch->data = map_data(dir, size);
     if (!ch->data) {
         goto fail;
     }

@@ -58,12 +58,17 @@ def make_initramfs(path, init, programs, busybox):
 class Boot:
     """Run QEMU until it exits or the deadline passes; keep its output."""
 
-    def __init__(self, argv, console_log, deadline, give_up=None):
+    def __init__(self, argv, console_log, deadline, give_up=None,
+                 stall=None):
+        """stall: seconds without a new guest line ("@@ ...") after which
+        the guest counts as hung (self.stalled says where)."""
         self.stdout = []
         self.stderr = []
         self.timed_out = False
         self.gave_up = None
+        self.stalled = None
         start = time.monotonic()
+        last_guest = (start, 'boot')
         with open(console_log, 'w') as log:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE,
@@ -90,8 +95,16 @@ class Boot:
                     for raw in lines:
                         line = raw.decode('utf-8', 'replace').rstrip('\r')
                         key.data.append(line)
+                        if key.data is self.stdout and '@@ ' in line:
+                            last_guest = (time.monotonic(),
+                                          line[line.index('@@ ') + 3:])
                         log.write(('' if key.data is self.stdout else
                                    'stderr: ') + line + '\n')
+                if stall and time.monotonic() - last_guest[0] > stall:
+                    self.timed_out = True
+                    self.stalled = ('guest silent for %d s after "%s"'
+                                    % (stall, last_guest[1]))
+                    break
                 if give_up:
                     self.gave_up = give_up(self, time.monotonic() - start)
                     if self.gave_up:
