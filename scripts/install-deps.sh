@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Install the Debian 12 packages qemu-backdoor needs to build, test and run
-# its demo. Run as root (or through sudo). Idempotent.
+# its demo. Run as root (or through sudo). Idempotent. (qemu-user-static,
+# whose static qemu-<arch>-static the supervisor tests run, installs beside
+# qemu-user; Debian 13's static qemu-user is fetched, not installed, by
+# scripts/fetch-static-qemu.sh.)
 set -eu
 
 if [ "$(id -u)" != 0 ]; then
@@ -24,6 +27,7 @@ packages="
     qemu-system-arm qemu-system-ppc
     gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
     libasan8 libubsan1
+    qemu-user-static
 "
 
 export DEBIAN_FRONTEND=noninteractive

@@ -157,6 +157,58 @@ def user_mode(table, arch):
                          float(lost + wrong), '<=', 0)
 
 
+def static_qemus(arch):
+    """(label, path) of the static QEMUs the supervisor runs: Debian 12's
+    qemu-<arch>-static and Debian 13's qemu-<arch> (fetched, cached)."""
+    found = []
+    q = shutil.which('qemu-%s-static' % arch)
+    if q:
+        found.append(('qemu-%s-static (d12)' % arch, q))
+    p = subprocess.run([E['FETCH_STATIC_QEMU']], capture_output=True,
+                       text=True)
+    d = p.stdout.strip().splitlines()[-1] if p.returncode == 0 and \
+        p.stdout.strip() else ''
+    if d and os.access(os.path.join(d, 'qemu-' + arch), os.X_OK):
+        found.append(('qemu-%s (d13 static)' % arch,
+                      os.path.join(d, 'qemu-' + arch)))
+    return found
+
+
+def user_mode_supervisor(table, arch):
+    """The supervisor backend: call slots served from outside a static
+    QEMU. Back-to-back against getppid, then one call per millisecond
+    (the server asleep in between), p50 and p90, and threads."""
+    guest = E.get('BENCH_GUEST_' + arch.upper())
+    qemus = static_qemus(arch)
+    if not guest or not qemus:
+        table.skipped.append(('user mode supervisor ' + arch, 'no cross '
+                              'compiler or no static qemu-' + arch))
+        return
+    env = {'QEMU_BACKDOOR_LIB': LIB}
+    for where, qemu in qemus:
+        res, _ = parse(run([LAUNCHER, qemu, guest, 'user', str(N),
+                            str(REPS)], env))
+        table.add(where, res, 'getppid')
+        call = table.add(where, res, 'backdoor-call', 'getppid')
+        table.target('%s: library call / getppid' % where, call, '<=', 1.0)
+        res, _ = parse(run([LAUNCHER, qemu, guest, 'user-isolated', str(N),
+                            str(REPS)], env))
+        for q in ('p50', 'p90'):
+            table.add(where, res, 'getppid-isolated-' + q)
+            table.add(where, res, 'backdoor-call-isolated-' + q,
+                      'getppid-isolated-' + q)
+        table.skipped.append((where + ': raw-store call / host SIGSEGV',
+                              'raw accesses are not served by the '
+                              'supervisor (not implemented)'))
+        for t in (1, 2, 4):
+            _, th = parse(run([LAUNCHER, qemu, guest, 'threads', str(t),
+                               str(N * 2)], env))
+            for nt, cps, lost, wrong in th:
+                table.threads.append((where, nt, cps, lost, wrong))
+                table.target('%s: %d threads, lost + wrong calls' % (
+                    where, nt), float(lost + wrong), '<=', 0)
+
+
 BENCH_INIT = """#!/bin/sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -295,6 +347,7 @@ def main():
     table = Table()
     for arch in USER_ARCHES:
         user_mode(table, arch)
+        user_mode_supervisor(table, arch)
     kernel, err = guestvm.fetch_kernel(E['FETCH_KERNEL'])
     if not kernel:
         raise RuntimeError('no guest kernel: ' + err.strip())
