@@ -45,7 +45,8 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$deps" = 1 ]; then
-    [ "$(id -u)" = 0 ] || die "run as root to install the build dependencies (or --no-deps)"
+    [ "$(id -u)" = 0 ] ||
+        die "run as root to install the build dependencies (or --no-deps)"
     export DEBIAN_FRONTEND=noninteractive
     command -v dpkg-checkbuilddeps >/dev/null ||
         apt-get install -y -qq --no-install-recommends dpkg-dev >/dev/null
@@ -66,7 +67,8 @@ if [ "$deps" = 1 ]; then
 fi
 
 # dh gives the build a HOME of its own: name prepare-qemu.sh's cache here.
-export QEMU_BACKDOOR_CACHE=${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-backdoor}
+cache_home=${XDG_CACHE_HOME:-$HOME/.cache}
+export QEMU_BACKDOOR_CACHE="${QEMU_BACKDOOR_CACHE:-$cache_home/qemu-backdoor}"
 mkdir -p "$QEMU_BACKDOOR_CACHE" "$out"
 out=$(cd "$out" && pwd)
 

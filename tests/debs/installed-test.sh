@@ -6,6 +6,9 @@
 # the packages the way a user does, runs the demo from installed paths only,
 # builds a guest program with pkg-config, then purges and checks that no
 # file is left behind. Prints TAP.
+
+# (Single-quoted $... below are for the command they are given to.)
+# shellcheck disable=SC2016
 set -u
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 n=0 failed=0
@@ -28,7 +31,7 @@ snapshot() {
         -o -print | grep -Ev '^/etc/(passwd|group|shadow|gshadow)-$' | sort
 }
 
-cd /root/work
+cd /root/work || exit 1
 pkgs=$(for d in debs/*.deb; do dpkg-deb -f "$d" Package; done)
 
 apt-get update -qq >apt.log 2>&1
@@ -61,7 +64,8 @@ then
     ok "callbacksdir is the launcher's callbacks directory ($cbdir)"
 else
     not_ok "callbacksdir is the launcher's callbacks directory" \
-        "pkg-config: '$cbdir', launcher: '$(qemu-backdoor --print-callbacks-dir)'"
+        "pkg-config: '$cbdir'," \
+        "launcher: '$(qemu-backdoor --print-callbacks-dir)'"
 fi
 
 # The guest side: the seed's example program, dynamic and static.
@@ -80,7 +84,8 @@ for backend in helper supervisor; do
     out=$(QEMU_BACKDOOR_LIB=./libseed-callbacks.so timeout 120 \
         qemu-backdoor --backend=$backend qemu-x86_64 ./guest-program 2>&1)
     case $out in
-    *"+ 1048576"*"-> babe :: cafe"*) ok "user mode ($backend): the host callbacks ran" ;;
+    *"+ 1048576"*"-> babe :: cafe"*)
+        ok "user mode ($backend): the host callbacks ran" ;;
     *) not_ok "user mode ($backend): the host callbacks ran" "$out" ;;
     esac
 done
@@ -117,16 +122,19 @@ esac
 
 # The libvirt wrapper answers libvirt's probes as QEMU.
 check "qemu-backdoor-system-x86_64 -version" \
-    sh -c 'qemu-backdoor-system-x86_64 -version | grep -q "^QEMU emulator version"'
+    sh -c 'qemu-backdoor-system-x86_64 -version |
+        grep -q "^QEMU emulator version"'
 check "qemu-backdoor-system-x86_64 -help" \
-    sh -c 'qemu-backdoor-system-x86_64 -help | grep -q "^usage: qemu-system-x86_64"'
+    sh -c 'qemu-backdoor-system-x86_64 -help |
+        grep -q "^usage: qemu-system-x86_64"'
 out=$(printf '%s\n' '{"execute":"qmp_capabilities"}' \
     '{"execute":"qom-list-types","arguments":{"implements":"pci-device"}}' \
     '{"execute":"quit"}' |
     timeout 60 qemu-backdoor-system-x86_64 -S -no-user-config -nodefaults \
         -nographic -machine none,accel=tcg -qmp stdio 2>&1)
 case $out in
-*'"QMP"'*'"name": "backdoor"'*) ok "QMP on -machine none lists the backdoor device" ;;
+*'"QMP"'*'"name": "backdoor"'*)
+    ok "QMP on -machine none lists the backdoor device" ;;
 *) not_ok "QMP on -machine none lists the backdoor device" "$out" ;;
 esac
 
