@@ -138,6 +138,25 @@ case $out in
 *) not_ok "QMP on -machine none lists the backdoor device" "$out" ;;
 esac
 
+# Another qemu-system-x86 build from the archive (a security upload up or
+# down): the device is tied to its build, so apt must take qemu-backdoor
+# away rather than leave it installed against the other QEMU (simulated).
+have=$(dpkg-query -W -f='${Version}' qemu-system-x86)
+other=$(apt-cache madison qemu-system-x86 | awk -v h="$have" \
+    '$3 != h { print $3; exit }')
+if [ -z "$other" ]; then
+    ok "# SKIP another qemu-system-x86 build: the archive has only $have"
+else
+    out=$(apt-get install -s -y --allow-downgrades --no-install-recommends \
+        "qemu-system-x86=$other" "qemu-system-common=$other" 2>&1)
+    case $out in
+    *"Remv qemu-backdoor "*)
+        ok "qemu-system-x86 $have -> $other takes qemu-backdoor away" ;;
+    *) not_ok "qemu-system-x86 $have -> $other takes qemu-backdoor away" \
+        "$out" ;;
+    esac
+fi
+
 # Purge: our packages, then what they pulled in.
 # shellcheck disable=SC2086
 check "apt-get purge" apt-get purge -y -q $pkgs
