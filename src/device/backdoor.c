@@ -23,9 +23,9 @@
 #include "migration/vmstate.h"
 #include "qemu/notify.h"
 #include "qom/object.h"
-#include "sysemu/sysemu.h"
 
 #include "backdoor.h"
+#include "compat.h"
 #include "loader.h"
 #include "qemu-backdoor-regs.h"
 
@@ -324,12 +324,11 @@ static void backdoor_instance_init(Object *obj)
                                    OBJ_PROP_FLAG_READ);
 }
 
-static Property backdoor_properties[] = {
+static const Property backdoor_properties[] = {
     DEFINE_PROP_STRING("callbacks", BackdoorState, callbacks_path),
     DEFINE_PROP_STRING("callbacks-args", BackdoorState, callbacks_args),
     DEFINE_PROP_SIZE("data-size", BackdoorState, data_size,
                      BACKDOOR_DATA_SIZE_DEFAULT),
-    DEFINE_PROP_END_OF_LIST(),
 };
 
 /* Callback libraries keep state the VM cannot carry to another host. */
@@ -350,7 +349,7 @@ static void backdoor_class_init(ObjectClass *oc, void *data)
     k->revision = BACKDOOR_VERSION_MAJOR;
     k->class_id = PCI_CLASS_OTHERS << 8;
     dc->desc = "guest-to-host backdoor channel with host callbacks";
-    dc->reset = backdoor_reset;
+    device_class_set_legacy_reset(dc, backdoor_reset);
     dc->vmsd = &backdoor_vmstate;
     device_class_set_props(dc, backdoor_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);

@@ -31,6 +31,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'baremetal'))
 import baremetal_vm  # noqa: E402  (tests/baremetal: the bare-metal guest)
 
+# System-mode rows name the QEMU version, so that rows of another QEMU
+# (BENCH_MERGE: results.md files of other runs, e.g. Debian 13's from
+# scripts/debian13-root.sh --bench) can stand beside them.
+QEMU_VERSION = E.get('BENCH_QEMU_VERSION', '')
+QEMU_LABEL = ', QEMU ' + QEMU_VERSION if QEMU_VERSION else ''
+SYSTEM_GROUP = re.compile(r'(VM|bare-metal) (\w+), QEMU ([\d.]+)')
+MERGE = E.get('BENCH_MERGE', '').split()
+
 
 def run(cmd, env=None, timeout=600):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
@@ -82,6 +90,34 @@ class Table:
         met = ratio is not None and (ratio <= limit if op == '<=' else
                                      ratio >= limit)
         self.targets.append((what, ratio, op, limit, met))
+
+    def merge(self, path):
+        """Add the system-mode rows and targets of another run's results.md
+        whose groups this run has not, then order system rows by
+        accelerator and QEMU version."""
+        with open(path) as f:
+            lines = f.read().splitlines()
+        have = {row[0] for row in self.rows}
+        for line in lines:
+            c = [x.strip() for x in line.strip().strip('|').split('|')]
+            if not SYSTEM_GROUP.match(c[0]):
+                continue
+            if len(c) == 7 and c[0] not in have:
+                self.rows.append((c[0], c[1], tuple(map(float, c[2:5])),
+                                  c[5] or None,
+                                  float(c[6]) if c[6] else None))
+            elif (len(c) == 4 and c[0].split(':')[0] not in have and
+                  c[1] != 'n/a'):
+                op, limit = c[2].split()
+                self.targets.append((c[0], float(c[1]), op, float(limit),
+                                     c[3] == 'yes'))
+
+        def key(item):
+            m = SYSTEM_GROUP.match(item[0])
+            return (1, m.group(2) != 'tcg', m.group(1) != 'VM',
+                    tuple(map(int, m.group(3).split('.')))) if m else (0,)
+        self.rows.sort(key=key)
+        self.targets.sort(key=key)
 
     def markdown(self):
         out = ['# qemu-backdoor benchmark', '',
@@ -221,7 +257,7 @@ poweroff -f
 
 
 def system_mode(table, accel, kernel):
-    where = 'VM ' + accel
+    where = 'VM ' + accel + QEMU_LABEL
     if accel == 'kvm' and not os.access('/dev/kvm', os.R_OK | os.W_OK):
         table.skipped.append((where, 'no usable /dev/kvm'))
         return
@@ -271,7 +307,7 @@ def system_mode(table, accel, kernel):
 def bare_metal(table, accel):
     """The bare-metal guest (no Linux): runs where a Linux guest cannot,
     such as under the nested kvm_pvm of these machines."""
-    where = 'bare-metal ' + accel
+    where = 'bare-metal ' + accel + QEMU_LABEL
     if accel == 'kvm' and not baremetal_vm.kvm_usable():
         table.skipped.append((where, 'no usable /dev/kvm'))
         return
@@ -354,6 +390,8 @@ def main():
     for accel in ('tcg', 'kvm'):
         system_mode(table, accel, kernel)
         bare_metal(table, accel)
+    for path in MERGE:
+        table.merge(path)
     text = table.markdown()
     with open(os.path.join(OUT, 'results.md'), 'w') as f:
         f.write(text)

@@ -27,6 +27,8 @@ import threading
 import termios
 import time
 
+from staticqemu import skip_reason
+
 LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
 HELPER = os.environ['USER_HELPER']
 CALLBACKS = os.environ['TEST_CALLBACKS']
@@ -81,6 +83,8 @@ def find_qemu(arch, kind):
     """The QEMU binary of @kind for @arch, or (None, why not)."""
     if kind == 'dynamic':
         q = shutil.which(f'qemu-{arch}')
+        if q and skip_reason(arch):
+            return None, skip_reason(arch)
         return q, f'qemu-{arch} is not installed (Debian package qemu-user)'
     if kind == 'static':
         q = shutil.which(f'qemu-{arch}-static')
@@ -750,6 +754,9 @@ def config_tests(tmp):
     if not guest:
         skip('/user/config', 'no guest program built')
         return
+    if skip_reason(arch):
+        skip('/user/config', skip_reason(arch))
+        return
 
     # Either backend can be forced: the supervisor runs a dynamic QEMU
     # too; the helper cannot run in a static one and says so
@@ -836,6 +843,10 @@ def lifecycle_tests(tmp):
     if not busybox or not shutil.which('qemu-x86_64'):
         skip('/user/lifecycle', 'needs busybox (busybox-static) and '
              'qemu-x86_64')
+        return
+    if skip_reason('x86_64'):
+        # The owner rules, reaping and /proc/self/environ are the helper's
+        skip('/user/lifecycle', skip_reason('x86_64'))
         return
     # A TMPDIR of its own: what is reaped there is this test's only
     tmpdir = os.path.join(tmp, 'lifecycle')
