@@ -60,7 +60,7 @@ USAGE
 }
 
 cache=${QEMU_BACKDOOR_ROOT_CACHE:-/var/cache/qemu-backdoor}
-release=13 overlay=0 copy=''
+release=13 overlay=0 copy=""
 mirror=http://deb.debian.org/debian
 args=("$@")
 bench=0 worktree=0 refresh=0 rebuild=0 mode=test cmd=''
