@@ -24,6 +24,9 @@
  * ABI changelog:
  *   1  First version: qemu_backdoor_info, qemu_backdoor_call,
  *      qemu_backdoor_callbacks, guest-endian access helpers.
+ *   2  Event rings (register map 1.1): qemu_backdoor_event,
+ *      qemu_backdoor_batch and qemu_backdoor_callbacks.batch. A library
+ *      without batch gets each event as a call of its command.
  *
  * Compatibility: structs the host fills start with a version field and only
  * grow at the end ("added in version N"); read a field only when
@@ -41,7 +44,7 @@
 extern "C" {
 #endif
 
-#define QEMU_BACKDOOR_CALLBACKS_VERSION 1
+#define QEMU_BACKDOOR_CALLBACKS_VERSION 2
 #define QEMU_BACKDOOR_CALLBACKS_MIN_VERSION 1
 
 /*
@@ -120,6 +123,47 @@ typedef struct qemu_backdoor_call {
 } qemu_backdoor_call;
 
 /**
+ * struct qemu_backdoor_event - one event a guest posted to a ring
+ * @cmd: the event's command word
+ * @arg: its payload
+ * Added in version 2. Host byte order (the host converted it).
+ */
+typedef struct qemu_backdoor_event {
+    uint64_t cmd;
+    uint64_t arg[3];
+} qemu_backdoor_event;
+
+/**
+ * struct qemu_backdoor_batch - events drained from one guest ring
+ * @version: the callback ABI version the host speaks
+ * @events: the events, oldest first
+ * @count: how many (at least 1)
+ * @producer: the ring's slot number (system mode) or the posting guest
+ *            thread's ring number (user mode); events of one producer
+ *            arrive in the order posted, across batches too
+ * @vcpu_index: the vCPU whose access drained the ring (a call, a
+ *              doorbell), or -1 when the host drained it (pause, exit)
+ * @mode: system or user mode
+ * @opaque: the library's own pointer, as set by its init
+ * @data: host pointer to the data channel
+ * @data_size: size of the data channel
+ * @guest_big_endian: the byte order the events were read in
+ * Added in version 2. Only valid for the duration of the callback.
+ */
+typedef struct qemu_backdoor_batch {
+    uint32_t version;
+    const qemu_backdoor_event *events;
+    size_t count;
+    int producer;
+    int vcpu_index;
+    qemu_backdoor_mode mode;
+    void *opaque;
+    void *data;
+    uint64_t data_size;
+    bool guest_big_endian;
+} qemu_backdoor_batch;
+
+/**
  * struct qemu_backdoor_callbacks - what a library gives back from init
  * @call: run a guest call and return the 64-bit result handed to the guest
  * @exit: optional; called once when the device or process goes away
@@ -135,12 +179,20 @@ typedef struct qemu_backdoor_call {
  * different vCPUs; in user mode every guest thread calls on its own host
  * thread, concurrently. Keep per-vCPU state indexed by vcpu_index or lock.
  * @call runs on the vCPU's thread and stalls that vCPU until it returns.
+ * @batch: optional (version 2); receives events the guest posted to its
+ *         rings without an exit, in batches, in order per producer; runs
+ *         where @call runs (same locking), and also when the VM pauses
+ *         and at exit. Without it each event becomes a @call of its
+ *         command (its arguments are then not seen).
  */
 typedef struct qemu_backdoor_callbacks {
     uint64_t (*call)(const qemu_backdoor_call *call);
     void (*exit)(void *opaque);
     void *opaque;
     const char *error;
+    /* Added in version 2 (other version-2 fields go above this block) */
+    /* Event rings */
+    void (*batch)(const qemu_backdoor_batch *batch);
 } qemu_backdoor_callbacks;
 
 /**

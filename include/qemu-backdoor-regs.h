@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The backdoor register map, version 1.0: the guest ABI of
+ * The backdoor register map, version 1.1: the guest ABI of
  * docs/specs/backdoor.rst, shared by the PCI device, the user-mode helper
  * and the guest library.
  */
@@ -20,14 +20,19 @@
 #define BACKDOOR_REG_RESULT_HI      0x1c    /* RO 4: RESULT >> 32 */
 #define BACKDOOR_REG_CALL_OFFSET    0x20    /* RW 4/8 */
 #define BACKDOOR_REG_CALL           0x28    /* RO 4/8: run a call */
-#define BACKDOOR_REG_END            0x30    /* reserved from here */
+#define BACKDOOR_REG_END            0x30    /* reserved from here (1.0) */
 
 #define BACKDOOR_ID_MAGIC           0x4244u /* "BD" */
 #define BACKDOOR_VERSION_MAJOR      1
-#define BACKDOOR_VERSION_MINOR      0
+#define BACKDOOR_VERSION_MINOR      1
 #define BACKDOOR_ID                 ((BACKDOOR_ID_MAGIC << 16) |        \
                                      (BACKDOOR_VERSION_MAJOR << 8) |    \
                                      BACKDOOR_VERSION_MINOR)
+/* User mode serves register map 1.0 (no call slots or rings yet). */
+#define BACKDOOR_USER_VERSION_MINOR 0
+#define BACKDOOR_USER_ID            ((BACKDOOR_ID_MAGIC << 16) |        \
+                                     (BACKDOOR_VERSION_MAJOR << 8) |    \
+                                     BACKDOOR_USER_VERSION_MINOR)
 #define BACKDOOR_ID_GET_MAGIC(id)   ((id) >> 16)
 #define BACKDOOR_ID_GET_MAJOR(id)   (((id) >> 8) & 0xff)
 #define BACKDOOR_ID_GET_MINOR(id)   ((id) & 0xff)
@@ -43,6 +48,43 @@
 
 /* Size of the call word at CALL_OFFSET in the data channel. */
 #define BACKDOOR_CALL_WORD_SIZE     8
+
+/*
+ * Register map 1.1: per-thread call slots with an event ring each
+ * (docs/specs/backdoor.rst, "Call slots and event rings"). A guest claims a
+ * slot once per thread; the slot number travels in the address of the
+ * calling MMIO read, so a thread that moves to another vCPU keeps its slot.
+ */
+#define BACKDOOR_FEATURE_SLOTS      (1u << 2)   /* the registers below */
+#define BACKDOOR_FEATURE_RING       (1u << 3)   /* a ring in every slot */
+
+#define BACKDOOR_REG_SLOT_COUNT     0x30    /* RO 4: number of slots */
+#define BACKDOOR_REG_RING_ENTRIES   0x34    /* RO 4: events per ring */
+#define BACKDOOR_REG_SLOT_BASE      0x38    /* RO 4/8: data offset, slot 0 */
+#define BACKDOOR_REG_SLOT_STRIDE    0x40    /* RO 4/8: bytes per slot */
+#define BACKDOOR_REG_SLOT_ALLOC     0x48    /* RO 4: claim a slot, ~0 none */
+#define BACKDOOR_REG_SLOT_FREE      0x4c    /* WO 4: release slot n */
+#define BACKDOOR_REG_DOORBELL       0x50    /* WO 4: drain slot n's ring */
+#define BACKDOOR_REG_END_1_1        0x58    /* reserved from here */
+#define BACKDOOR_REG_SLOT_CALL(n)   (0x100 + (n) * 8) /* RO 4/8: call */
+#define BACKDOOR_SLOTS_MAX          256
+
+/* DOORBELL value: the slot number, with this bit when the ring was full. */
+#define BACKDOOR_DOORBELL_FULL      (1u << 31)
+
+/*
+ * A slot in the data channel, at SLOT_BASE + n * SLOT_STRIDE; 64-bit
+ * fields in the guest's byte order. HEAD counts the events the guest
+ * posted, TAIL those the host took; both only grow. Event i is at
+ * RING + (i % RING_ENTRIES) * BACKDOOR_EVENT_SIZE.
+ */
+#define BACKDOOR_SLOTBLK_WORD       0x00    /* call word of SLOT_CALL(n) */
+#define BACKDOOR_SLOTBLK_RESULT     0x08    /* result of the last call */
+#define BACKDOOR_SLOTBLK_HEAD       0x10    /* written by the guest */
+#define BACKDOOR_SLOTBLK_TAIL       0x18    /* written by the host */
+#define BACKDOOR_SLOTBLK_RING       0x40    /* the ring's events */
+#define BACKDOOR_EVENT_SIZE         32      /* command, three arguments */
+#define BACKDOOR_EVENT_ARGS         3
 
 /*
  * User mode: BASE.ctrl is the register page (64 KiB, a whole page for every

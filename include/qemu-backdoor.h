@@ -23,9 +23,11 @@
  * calling thread's qemu_backdoor_error() then says in one line what is
  * missing (no device, not root, no helper, wrong version).
  *
- * Threads: every function may be called from any thread. A call holds the
- * channel's lock while it uses the call word, so concurrent calls each get
- * their own result. The data channel is shared by all threads (and by all
+ * Threads: every function may be called from any thread. On a device
+ * with call slots (register map 1.1) each thread calls through its own
+ * slot, without a lock; on a 1.0 device a call holds the channel's lock
+ * while it uses the call word. Either way concurrent calls each get their
+ * own result. The data channel is shared by all threads (and by all
  * processes using the same device): a thread that passes data through it
  * holds qemu_backdoor_channel_lock() from writing the data to reading what
  * the host left there. Opening and closing a channel must not race with
@@ -35,6 +37,11 @@
  *
  * Library changelog:
  *   0.1  First version: the seed API, channels, errors, version query.
+ *   next Per-thread call slots (register map 1.1): calls take no lock and
+ *        qemu_backdoor_slot_call() is inline; event rings:
+ *        qemu_backdoor_post(), qemu_backdoor_slot_post(),
+ *        qemu_backdoor_slot_flush(). With a 1.0 device, calls take the
+ *        channel's lock as before and posting fails with ENOTSUP.
  */
 #ifndef QEMU_BACKDOOR_H
 #define QEMU_BACKDOOR_H
@@ -239,6 +246,132 @@ uint32_t qemu_backdoor_channel_id(qemu_backdoor_channel *ch);
  * qemu_backdoor_init(). Do not close it.
  */
 qemu_backdoor_channel *qemu_backdoor_channel_default(void);
+
+/*
+ * Call slots and event rings (register map 1.1, docs/guest.md). A thread's
+ * slot on a channel is claimed on its first use and released when the
+ * thread exits or the channel closes. The struct is public so that the
+ * call and the post below are inline; its fields are the library's.
+ */
+typedef struct qemu_backdoor_slot {
+    volatile uint64_t *call_word;   /* in the data channel */
+    volatile uint64_t *call_reg;    /* SLOT_CALL(n), or NULL: out of line */
+    uint64_t *head;                 /* HEAD, then the ring (+0x30) */
+    uint64_t limit;                 /* HEAD value that takes the slow path */
+    uint64_t mask;                  /* entries - 1 */
+    volatile uint64_t *tail;        /* NULL without a ring */
+    uint32_t entries;               /* ring size (a power of two) */
+    uint32_t threshold;             /* flush at this many queued; may be
+                                     * lowered, = entries: only when full;
+                                     * takes effect at the next flush */
+    uint64_t full;                  /* posts that found the ring full */
+    uint64_t no_ring;               /* HEAD stand-in without a ring */
+    qemu_backdoor_channel *channel;
+    int index;                      /* slot number, -1 for none */
+} qemu_backdoor_slot;
+
+/**
+ * qemu_backdoor_channel_slot() - the calling thread's slot on a channel
+ * @ch: the channel
+ * Claims one on first use. Without slots (a 1.0 device, user mode, all
+ * slots taken) the returned slot has index -1 and calls through it take
+ * the channel's lock as qemu_backdoor_channel_call() does.
+ * Returns: the slot, valid in this thread until the channel is closed;
+ * NULL with errno set if out of memory.
+ */
+qemu_backdoor_slot *qemu_backdoor_channel_slot(qemu_backdoor_channel *ch);
+
+/* Out-of-line halves of the inline functions below. */
+uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,
+                                      uint64_t cmd);
+int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
+                                 uint64_t a0, uint64_t a1, uint64_t a2);
+
+/**
+ * qemu_backdoor_slot_call() - call the host through a slot
+ * @slot: the calling thread's slot (qemu_backdoor_channel_slot())
+ * @cmd: the command
+ * With a slot: store the call word, read SLOT_CALL: one exit, no lock.
+ * Events this thread posted before the call reach the host before it.
+ * Returns: the callback's 64-bit result.
+ */
+static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
+                                               uint64_t cmd)
+{
+    uint64_t r;
+
+    if (sizeof(void *) < 8 || !slot->call_reg) {
+        return qemu_backdoor_slot_call_slow(slot, cmd);
+    }
+    /*
+     * Compiler barriers only: the host reads the call word and writes its
+     * answers on the calling vCPU's own thread, after the exit, so the
+     * CPU's program order is enough (and a fence costs under TCG).
+     */
+    __asm__ __volatile__("" ::: "memory");
+    *slot->call_word = cmd;
+    r = *slot->call_reg;
+    __asm__ __volatile__("" ::: "memory");
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    r = __builtin_bswap64(r);               /* PCI registers: little-endian */
+#endif
+    return r;
+}
+
+/**
+ * qemu_backdoor_slot_post() - post an event without an exit
+ * @slot: the calling thread's slot
+ * @cmd: the event's command
+ * @a0, @a1, @a2: its payload
+ * Stores the event in the slot's ring. The host takes the ring's events in
+ * order at the next call on the channel, at a flush, when the VM pauses
+ * and at exit; the thread flushes (one exit) when the ring holds
+ * @slot->threshold events, and when it is full (counted in @slot->full):
+ * no event is dropped.
+ * Returns: 0, or -1 with errno ENOTSUP when the channel has no rings.
+ */
+static inline int qemu_backdoor_slot_post(qemu_backdoor_slot *slot,
+                                          uint64_t cmd, uint64_t a0,
+                                          uint64_t a1, uint64_t a2)
+{
+    /*
+     * As few memory accesses as can be (TCG pays for each): the thread is
+     * HEAD's only writer, so it reads HEAD back rather than keep a copy,
+     * and the ring follows HEAD.
+     */
+    uint64_t *hp = slot->head;
+    uint64_t h = *hp;
+    uint64_t *e;
+
+    if (h >= slot->limit) {
+        return qemu_backdoor_slot_post_slow(slot, cmd, a0, a1, a2);
+    }
+    e = hp + 6 + (h & slot->mask) * 4;
+    e[0] = cmd;
+    e[1] = a0;
+    e[2] = a1;
+    e[3] = a2;
+    __atomic_store_n(hp, h + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/**
+ * qemu_backdoor_slot_flush() - hand the slot's queued events to the host
+ * @slot: the calling thread's slot
+ * One exit (DOORBELL); returns when the host has taken them.
+ * Returns: 0, or -1 with errno ENOTSUP when the channel has no rings.
+ */
+int qemu_backdoor_slot_flush(qemu_backdoor_slot *slot);
+
+/**
+ * qemu_backdoor_post() - post an event on the qemu_backdoor_init() channel
+ * @cmd: the event's command
+ * @a0, @a1, @a2: its payload
+ * qemu_backdoor_slot_post() on the calling thread's slot.
+ * Returns: 0, or -1 with errno set (ENODEV before init, ENOTSUP without
+ * rings).
+ */
+int qemu_backdoor_post(uint64_t cmd, uint64_t a0, uint64_t a1, uint64_t a2);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,7 @@ static void *worker(void *arg)
 {
     long id = (long)arg;
     long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+    qemu_backdoor_slot *slot;
     cpu_set_t set;
 
     if (ncpus > 1) {
@@ -51,7 +52,13 @@ static void *worker(void *arg)
         CPU_SET(id % ncpus, &set);
         sched_setaffinity(0, sizeof(set), &set);
     }
+    /* With event rings, no exit per event; else one call each */
+    slot = qemu_backdoor_channel_slot(ch);
     for (int i = 0; i < events; i++) {
+        if (slot && qemu_backdoor_slot_post(slot, TRACER_CMD(100 + id), id,
+                                            i, sched_getcpu()) == 0) {
+            continue;
+        }
         if (trace(100 + id, "thread %ld step %d on cpu %d", id, i,
                   sched_getcpu()) == UINT64_MAX) {
             return (void *)1;

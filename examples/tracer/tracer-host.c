@@ -48,6 +48,30 @@ static uint64_t tracer_call(const qemu_backdoor_call *call)
     return seq;
 }
 
+/* Posted events: "vcpu" is the CPU the guest thread says it posted on. */
+static void tracer_batch(const qemu_backdoor_batch *b)
+{
+    Tracer *t = b->opaque;
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < b->count; i++) {
+        const qemu_backdoor_event *e = &b->events[i];
+
+        if (!TRACER_IS_CMD(e->cmd)) {
+            continue;
+        }
+        fprintf(t->out, "%lld.%09ld vcpu=%d event=%" PRIu32 " seq=%" PRIu64
+                " thread %" PRIu64 " step %" PRIu64 " on cpu %d\n",
+                (long long)now.tv_sec, now.tv_nsec, (int)e->arg[2],
+                TRACER_EVENT(e->cmd), ++t->seq, e->arg[0], e->arg[1],
+                (int)e->arg[2]);
+    }
+    fflush(t->out);
+    pthread_mutex_unlock(&t->lock);
+}
+
 static void tracer_exit(void *opaque)
 {
     Tracer *t = opaque;
@@ -84,6 +108,7 @@ qemu_backdoor_callbacks_init(const qemu_backdoor_info *info,
     }
     pthread_mutex_init(&t->lock, NULL);
     cb->call = tracer_call;
+    cb->batch = tracer_batch;
     cb->exit = tracer_exit;
     cb->opaque = t;
     return 0;

@@ -6,6 +6,12 @@
  * channel holds its message, NUL-terminated. The result is the event's
  * sequence number on the host (1, 2, ...), so the guest can tell that
  * none was lost.
+ *
+ * On a device with event rings (register map 1.1) the worker threads post
+ * their events instead, without an exit: command TRACER_CMD(event),
+ * arguments thread, step and the CPU it ran on. The host numbers them in
+ * the same sequence, so the guest's final call still tells that none was
+ * lost.
  */
 #ifndef TRACER_H
 #define TRACER_H

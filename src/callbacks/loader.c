@@ -38,6 +38,7 @@ struct BackdoorCallbacks {
     qemu_backdoor_callbacks cb;
     SeedCallFn seed_call;       /* non-NULL for a seed-API library */
     int *seed_big_endian;       /* its ldq_p() byte order, if it has one */
+    int version;                /* the library's ABI version */
 };
 
 G_DEFINE_QUARK(backdoor-callbacks-error, backdoor_callbacks_error)
@@ -498,6 +499,7 @@ static gboolean load_current(BackdoorCallbacks *bc, const char *path,
         return FALSE;
     }
     version = *(int *)sym;
+    bc->version = version;
     if (version < QEMU_BACKDOOR_CALLBACKS_MIN_VERSION ||
         version > QEMU_BACKDOOR_CALLBACKS_VERSION) {
         g_set_error(errp, BACKDOOR_CALLBACKS_ERROR, 0,
@@ -611,6 +613,30 @@ uint64_t backdoor_callbacks_call(BackdoorCallbacks *bc,
     call->version = QEMU_BACKDOOR_CALLBACKS_VERSION;
     call->opaque = bc->cb.opaque;
     return bc->cb.call(call);
+}
+
+void backdoor_callbacks_batch(BackdoorCallbacks *bc,
+                              qemu_backdoor_batch *batch)
+{
+    if (!bc->seed_call && bc->version >= 2 && bc->cb.batch) {
+        batch->version = QEMU_BACKDOOR_CALLBACKS_VERSION;
+        batch->opaque = bc->cb.opaque;
+        bc->cb.batch(batch);
+        return;
+    }
+    /* Older libraries: each event is a call of its command */
+    for (size_t i = 0; i < batch->count; i++) {
+        qemu_backdoor_call call = {
+            .cmd = batch->events[i].cmd,
+            .data = batch->data,
+            .data_size = batch->data_size,
+            .guest_big_endian = batch->guest_big_endian,
+            .vcpu_index = batch->vcpu_index,
+            .mode = batch->mode,
+        };
+
+        backdoor_callbacks_call(bc, &call);
+    }
 }
 
 void backdoor_callbacks_unload(BackdoorCallbacks *bc)

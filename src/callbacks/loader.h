@@ -49,6 +49,14 @@ const char *backdoor_callbacks_dir(void);
 uint64_t backdoor_callbacks_call(BackdoorCallbacks *cb,
                                  qemu_backdoor_call *call);
 
+/*
+ * Hand a batch of ring events to the library's batch callback, or, for a
+ * library without one (ABI 1, seed API), run each event's command as a
+ * call.
+ */
+void backdoor_callbacks_batch(BackdoorCallbacks *cb,
+                              qemu_backdoor_batch *batch);
+
 /* Run the library's exit and close it. NULL is fine. */
 void backdoor_callbacks_unload(BackdoorCallbacks *cb);
 

@@ -23,6 +23,7 @@
 #include "migration/vmstate.h"
 #include "qemu/notify.h"
 #include "qom/object.h"
+#include "qemu/bitmap.h"
 
 #include "backdoor.h"
 #include "compat.h"
@@ -35,6 +36,11 @@ OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
 #define BACKDOOR_DATA_SIZE_MIN      (4 * KiB)
 #define BACKDOOR_DATA_SIZE_MAX      (1 * GiB)
 #define BACKDOOR_DATA_SIZE_DEFAULT  (1 * MiB)
+#define BACKDOOR_SLOTS_DEFAULT      32
+#define BACKDOOR_RING_DEFAULT       128
+#define BACKDOOR_RING_MIN           8
+#define BACKDOOR_RING_MAX           65536
+#define BACKDOOR_BATCH_MAX          64      /* events per batch callback */
 
 struct BackdoorState {
     PCIDevice parent_obj;
@@ -59,6 +65,17 @@ struct BackdoorState {
     /* counters, read-only QOM properties */
     uint64_t calls;
     uint64_t guest_errors;
+
+    /* call slots and event rings (register map 1.1) */
+    uint32_t slots;             /* property, then what fits */
+    uint32_t ring_entries;      /* property, then what fits */
+    uint64_t slot_base;
+    uint64_t slot_stride;
+    unsigned long *slot_used;   /* claimed by SLOT_ALLOC */
+    VMChangeStateEntry *vmstate_change;
+    uint64_t events;            /* counters, read-only QOM properties */
+    uint64_t doorbells;
+    uint64_t ring_full;
 };
 
 static void G_GNUC_PRINTF(2, 3)
@@ -88,6 +105,8 @@ static bool backdoor_guest_big_endian(BackdoorState *s)
     return s->big_endian;
 }
 
+static void backdoor_drain_all(BackdoorState *s, bool be);
+
 static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
 {
     qemu_backdoor_call call = {
@@ -99,6 +118,7 @@ static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
         .mode = QEMU_BACKDOOR_MODE_SYSTEM,
     };
 
+    backdoor_drain_all(s, be);
     s->calls++;
     s->result = backdoor_callbacks_call(s->callbacks, &call);
     return s->result;
@@ -112,18 +132,128 @@ static uint64_t backdoor_call_word(BackdoorState *s, bool be)
     return be ? ldq_be_p(p) : ldq_le_p(p);
 }
 
-static bool backdoor_is_reg(hwaddr addr)
+static uint8_t *backdoor_slot(BackdoorState *s, unsigned n)
 {
+    return (uint8_t *)s->data_ptr + s->slot_base + n * s->slot_stride;
+}
+
+static uint64_t backdoor_ld64(bool be, const void *p)
+{
+    return be ? ldq_be_p(p) : ldq_le_p(p);
+}
+
+static void backdoor_st64(bool be, void *p, uint64_t v)
+{
+    if (be) {
+        stq_be_p(p, v);
+    } else {
+        stq_le_p(p, v);
+    }
+}
+
+/*
+ * Hand the events of slot @n's ring to the library, oldest first, in
+ * batches. The guest thread that owns the slot may be posting at the same
+ * time on another vCPU: it publishes an event by storing HEAD after the
+ * event (release), the host frees entries by storing TAIL after reading
+ * them, so the ring needs no lock. All drains run under the BQL.
+ */
+static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
+{
+    uint8_t *blk = backdoor_slot(s, n);
+    uint8_t *ring = blk + BACKDOOR_SLOTBLK_RING;
+    qemu_backdoor_event ev[BACKDOOR_BATCH_MAX];
+    uint64_t head, tail;
+
+    if (!s->ring_entries) {
+        return;
+    }
+    head = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_HEAD);
+    tail = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_TAIL);
+    smp_mb_acquire();
+    if (head - tail > s->ring_entries) {
+        backdoor_guest_error(s, "slot %u: ring HEAD 0x%" PRIx64 " is more "
+                             "than %u events past TAIL 0x%" PRIx64 "; "
+                             "dropping the ring's contents", n, head,
+                             s->ring_entries, tail);
+        backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, head);
+        return;
+    }
+    while (tail != head) {
+        qemu_backdoor_batch batch = {
+            .events = ev,
+            .producer = n,
+            .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
+            .mode = QEMU_BACKDOOR_MODE_SYSTEM,
+            .data = s->data_ptr,
+            .data_size = s->data_size,
+            .guest_big_endian = be,
+        };
+
+        while (tail != head && batch.count < BACKDOOR_BATCH_MAX) {
+            const uint8_t *e = ring + (tail & (s->ring_entries - 1)) *
+                               BACKDOOR_EVENT_SIZE;
+            qemu_backdoor_event *d = &ev[batch.count++];
+
+            d->cmd = backdoor_ld64(be, e);
+            for (int i = 0; i < BACKDOOR_EVENT_ARGS; i++) {
+                d->arg[i] = backdoor_ld64(be, e + 8 + 8 * i);
+            }
+            tail++;
+        }
+        s->events += batch.count;
+        backdoor_callbacks_batch(s->callbacks, &batch);
+        /* The entries are read: the guest may reuse them */
+        smp_mb_release();
+        backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, tail);
+    }
+}
+
+/* Every synchronous call first delivers what every ring holds. */
+static void backdoor_drain_all(BackdoorState *s, bool be)
+{
+    if (!s->slot_used || !s->ring_entries) {
+        return;
+    }
+    for (unsigned n = find_first_bit(s->slot_used, s->slots);
+         n < s->slots; n = find_next_bit(s->slot_used, s->slots, n + 1)) {
+        backdoor_drain(s, n, be);
+    }
+}
+
+static bool backdoor_slot_claimed(BackdoorState *s, uint64_t n)
+{
+    return n < s->slots && test_bit(n, s->slot_used);
+}
+
+static bool backdoor_is_slot_call(BackdoorState *s, hwaddr addr)
+{
+    return addr >= BACKDOOR_REG_SLOT_CALL(0) &&
+           addr < BACKDOOR_REG_SLOT_CALL(s->slots) && addr % 8 == 0;
+}
+
+static bool backdoor_is_reg(BackdoorState *s, hwaddr addr)
+{
+    if (s->slots && addr >= BACKDOOR_REG_SLOT_COUNT) {
+        return (addr < BACKDOOR_REG_END_1_1 && addr % 4 == 0 &&
+                addr != BACKDOOR_REG_SLOT_BASE + 4 &&
+                addr != BACKDOOR_REG_SLOT_STRIDE + 4 &&
+                addr != BACKDOOR_REG_DOORBELL + 4) ||
+               backdoor_is_slot_call(s, addr);
+    }
     return addr <= BACKDOOR_REG_CALL &&
            (addr == BACKDOOR_REG_FEATURES ||
             addr == BACKDOOR_REG_RESULT_HI || addr % 8 == 0);
 }
 
-static bool backdoor_reg_is_64(hwaddr addr)
+static bool backdoor_reg_is_64(BackdoorState *s, hwaddr addr)
 {
     return addr == BACKDOOR_REG_DATA_SIZE || addr == BACKDOOR_REG_CMD ||
            addr == BACKDOOR_REG_RESULT || addr == BACKDOOR_REG_CALL_OFFSET ||
-           addr == BACKDOOR_REG_CALL;
+           addr == BACKDOOR_REG_CALL ||
+           (s->slots && (addr == BACKDOOR_REG_SLOT_BASE ||
+                         addr == BACKDOOR_REG_SLOT_STRIDE ||
+                         backdoor_is_slot_call(s, addr)));
 }
 
 /*
@@ -134,12 +264,77 @@ static bool backdoor_reg_is_64(hwaddr addr)
 static bool backdoor_width_ok(BackdoorState *s, hwaddr addr, unsigned size,
                               const char *dir)
 {
-    if (size == 4 || (size == 8 && backdoor_reg_is_64(addr))) {
+    if (size == 4 || (size == 8 && backdoor_reg_is_64(s, addr))) {
         return true;
     }
     backdoor_guest_error(s, "%u-byte %s at control offset 0x%" HWADDR_PRIx
                          " (see docs/specs/backdoor.rst)", size, dir, addr);
     return false;
+}
+
+/* SLOT_ALLOC: the lowest free slot, with its ring emptied; ~0 if none. */
+static uint64_t backdoor_slot_alloc(BackdoorState *s)
+{
+    unsigned n = find_first_zero_bit(s->slot_used, s->slots);
+    bool be = backdoor_guest_big_endian(s);
+    uint8_t *blk;
+
+    if (n >= s->slots) {
+        return 0xffffffffu;
+    }
+    set_bit(n, s->slot_used);
+    blk = backdoor_slot(s, n);
+    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_WORD, 0);
+    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_RESULT, 0);
+    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_HEAD, 0);
+    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, 0);
+    return n;
+}
+
+/* SLOT_CALL(n): the call word of slot n, its result into the slot too. */
+static uint64_t backdoor_slot_call(BackdoorState *s, hwaddr addr,
+                                   unsigned size)
+{
+    unsigned n = (addr - BACKDOOR_REG_SLOT_CALL(0)) / 8;
+    bool be = backdoor_guest_big_endian(s);
+    uint8_t *blk = backdoor_slot(s, n);
+    uint64_t result;
+
+    if (!backdoor_width_ok(s, addr, size, "read")) {
+        return ~0ULL;
+    }
+    if (!test_bit(n, s->slot_used)) {
+        backdoor_guest_error(s, "call through slot %u, which is not "
+                             "claimed (read SLOT_ALLOC first)", n);
+        return ~0ULL;
+    }
+    result = backdoor_call(s, backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_WORD),
+                           be);
+    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_RESULT, result);
+    return result;
+}
+
+/* SLOT_FREE and DOORBELL: both name a claimed slot and drain its ring. */
+static void backdoor_slot_write(BackdoorState *s, hwaddr addr, uint64_t val)
+{
+    bool doorbell = addr == BACKDOOR_REG_DOORBELL;
+    uint64_t n = doorbell ? val & ~(uint64_t)BACKDOOR_DOORBELL_FULL : val;
+
+    if (!backdoor_slot_claimed(s, n)) {
+        backdoor_guest_error(s, "%s of slot 0x%" PRIx64 ", which is not "
+                             "claimed", doorbell ? "DOORBELL" : "SLOT_FREE",
+                             n);
+        return;
+    }
+    backdoor_drain(s, n, backdoor_guest_big_endian(s));
+    if (!doorbell) {
+        clear_bit(n, s->slot_used);
+        return;
+    }
+    s->doorbells++;
+    if (val & BACKDOOR_DOORBELL_FULL) {
+        s->ring_full++;
+    }
 }
 
 static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
@@ -154,6 +349,12 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
         break;
     case BACKDOOR_REG_FEATURES:
         val = BACKDOOR_FEATURES;
+        if (s->slots) {
+            val |= BACKDOOR_FEATURE_SLOTS;
+        }
+        if (s->slots && s->ring_entries) {
+            val |= BACKDOOR_FEATURE_RING;
+        }
         break;
     case BACKDOOR_REG_DATA_SIZE:
         val = s->data_size;
@@ -173,10 +374,40 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
         }
         be = backdoor_guest_big_endian(s);
         return backdoor_call(s, backdoor_call_word(s, be), be);
+    case BACKDOOR_REG_SLOT_COUNT ... BACKDOOR_REG_SLOT_FREE - 1:
+        if (!s->slots) {
+            goto wrong;
+        }
+        switch (addr) {
+        case BACKDOOR_REG_SLOT_COUNT:
+            val = s->slots;
+            break;
+        case BACKDOOR_REG_RING_ENTRIES:
+            val = s->ring_entries;
+            break;
+        case BACKDOOR_REG_SLOT_BASE:
+            val = s->slot_base;
+            break;
+        case BACKDOOR_REG_SLOT_STRIDE:
+            val = s->slot_stride;
+            break;
+        case BACKDOOR_REG_SLOT_ALLOC:
+            if (!backdoor_width_ok(s, addr, size, "read")) {
+                return ~0ULL;
+            }
+            return backdoor_slot_alloc(s);
+        default:
+            goto wrong;
+        }
+        break;
     default:
+        if (backdoor_is_slot_call(s, addr)) {
+            return backdoor_slot_call(s, addr, size);
+        }
+    wrong:
         backdoor_guest_error(s, "read of %s control offset 0x%" HWADDR_PRIx,
-                             backdoor_is_reg(addr) ? "write-only" : "reserved",
-                             addr);
+                             backdoor_is_reg(s, addr) ? "write-only" :
+                             "reserved", addr);
         return ~0ULL;
     }
     if (!backdoor_width_ok(s, addr, size, "read")) {
@@ -207,10 +438,21 @@ static void backdoor_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
         }
         s->call_offset = val;
         break;
+    case BACKDOOR_REG_SLOT_FREE:
+    case BACKDOOR_REG_DOORBELL:
+        if (!s->slots) {
+            goto wrong;
+        }
+        if (!backdoor_width_ok(s, addr, size, "write")) {
+            break;
+        }
+        backdoor_slot_write(s, addr, val);
+        break;
     default:
+    wrong:
         backdoor_guest_error(s, "write of %s control offset 0x%" HWADDR_PRIx,
-                             backdoor_is_reg(addr) ? "read-only" : "reserved",
-                             addr);
+                             backdoor_is_reg(s, addr) ? "read-only" :
+                             "reserved", addr);
         break;
     }
 }
@@ -239,7 +481,63 @@ static void backdoor_unload(BackdoorState *s)
 
 static void backdoor_exit_notify(Notifier *n, void *data)
 {
-    backdoor_unload(container_of(n, BackdoorState, exit_notifier));
+    BackdoorState *s = container_of(n, BackdoorState, exit_notifier);
+
+    backdoor_drain_all(s, s->big_endian);
+    backdoor_unload(s);
+}
+
+/* A paused VM's events reach the library before anyone looks at them. */
+static void backdoor_vm_change(void *opaque, bool running, RunState state)
+{
+    BackdoorState *s = opaque;
+
+    if (!running && s->callbacks) {
+        backdoor_drain_all(s, s->big_endian);
+    }
+}
+
+/*
+ * Lay the slots out at the end of the data channel, below the 64 bytes
+ * that hold the 1.0 call word. They may take half of it: fewer ring
+ * entries, then fewer slots, until they fit.
+ */
+static bool backdoor_layout_slots(BackdoorState *s, Error **errp)
+{
+    uint64_t room = s->data_size / 2;
+
+    if (s->slots > BACKDOOR_SLOTS_MAX) {
+        error_setg(errp, "backdoor: slots=%u is more than %u",
+                   s->slots, BACKDOOR_SLOTS_MAX);
+        return false;
+    }
+    if (s->ring_entries && (!is_power_of_2(s->ring_entries) ||
+                            s->ring_entries < BACKDOOR_RING_MIN ||
+                            s->ring_entries > BACKDOOR_RING_MAX)) {
+        error_setg(errp, "backdoor: ring-entries=%u is not 0 or a power of "
+                   "two from %u to %u", s->ring_entries, BACKDOOR_RING_MIN,
+                   BACKDOOR_RING_MAX);
+        return false;
+    }
+    if (!s->slots) {
+        s->ring_entries = 0;
+        return true;
+    }
+    for (;;) {
+        s->slot_stride = BACKDOOR_SLOTBLK_RING +
+                         (uint64_t)s->ring_entries * BACKDOOR_EVENT_SIZE;
+        if ((uint64_t)s->slots * s->slot_stride <= room) {
+            break;
+        }
+        if (s->ring_entries > BACKDOOR_RING_MIN) {
+            s->ring_entries /= 2;
+        } else {
+            s->slots = MAX(room / s->slot_stride, 1);
+        }
+    }
+    s->slot_base = s->data_size - 64 - (uint64_t)s->slots * s->slot_stride;
+    s->slot_used = bitmap_new(s->slots);
+    return true;
 }
 
 static void backdoor_realize(PCIDevice *pdev, Error **errp)
@@ -276,6 +574,9 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
     s->cpu_endian = first_cpu &&
                     CPU_GET_CLASS(first_cpu)->sysemu_ops->virtio_is_big_endian;
     s->call_offset = s->data_size - 8;
+    if (!backdoor_layout_slots(s, errp)) {
+        return;
+    }
 
     info.mode = QEMU_BACKDOOR_MODE_SYSTEM;
     info.args = s->callbacks_args;
@@ -286,11 +587,14 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
     s->callbacks = backdoor_callbacks_load(s->callbacks_path, &info, &err);
     if (!s->callbacks) {
         error_setg(errp, "backdoor: %s", err->message);
+        g_clear_pointer(&s->slot_used, g_free);
         return;
     }
 
     s->exit_notifier.notify = backdoor_exit_notify;
     qemu_add_exit_notifier(&s->exit_notifier);
+    s->vmstate_change = qemu_add_vm_change_state_handler(backdoor_vm_change,
+                                                         s);
 
     pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->ctrl);
     pci_register_bar(pdev, 2, PCI_BASE_ADDRESS_SPACE_MEMORY |
@@ -303,7 +607,13 @@ static void backdoor_exit(PCIDevice *pdev)
     BackdoorState *s = BACKDOOR(pdev);
 
     qemu_remove_exit_notifier(&s->exit_notifier);
+    if (s->vmstate_change) {
+        qemu_del_vm_change_state_handler(s->vmstate_change);
+        s->vmstate_change = NULL;
+    }
+    backdoor_drain_all(s, s->big_endian);
     backdoor_unload(s);
+    g_clear_pointer(&s->slot_used, g_free);
 }
 
 static void backdoor_reset(DeviceState *dev)
@@ -312,6 +622,13 @@ static void backdoor_reset(DeviceState *dev)
 
     s->result = 0;
     s->call_offset = s->data_size - 8;
+    if (s->slot_used) {
+        /* Events posted before the reset still count; then all are free */
+        if (s->callbacks) {
+            backdoor_drain_all(s, s->big_endian);
+        }
+        bitmap_zero(s->slot_used, s->slots);
+    }
 }
 
 static void backdoor_instance_init(Object *obj)
@@ -322,6 +639,12 @@ static void backdoor_instance_init(Object *obj)
                                    OBJ_PROP_FLAG_READ);
     object_property_add_uint64_ptr(obj, "guest-errors", &s->guest_errors,
                                    OBJ_PROP_FLAG_READ);
+    object_property_add_uint64_ptr(obj, "events", &s->events,
+                                   OBJ_PROP_FLAG_READ);
+    object_property_add_uint64_ptr(obj, "doorbells", &s->doorbells,
+                                   OBJ_PROP_FLAG_READ);
+    object_property_add_uint64_ptr(obj, "ring-full", &s->ring_full,
+                                   OBJ_PROP_FLAG_READ);
 }
 
 static const Property backdoor_properties[] = {
@@ -329,6 +652,11 @@ static const Property backdoor_properties[] = {
     DEFINE_PROP_STRING("callbacks-args", BackdoorState, callbacks_args),
     DEFINE_PROP_SIZE("data-size", BackdoorState, data_size,
                      BACKDOOR_DATA_SIZE_DEFAULT),
+    /* call slots and event rings (register map 1.1) */
+    DEFINE_PROP_UINT32("slots", BackdoorState, slots,
+                       BACKDOOR_SLOTS_DEFAULT),
+    DEFINE_PROP_UINT32("ring-entries", BackdoorState, ring_entries,
+                       BACKDOOR_RING_DEFAULT),
 };
 
 /* Callback libraries keep state the VM cannot carry to another host. */

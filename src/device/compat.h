@@ -18,12 +18,14 @@
 #if QEMU_VERSION_MAJOR == 10 && QEMU_VERSION_MINOR == 0
 
 #include "system/system.h"          /* was sysemu/sysemu.h */
+#include "system/runstate.h"        /* was sysemu/runstate.h */
 #include "hw/pci/pci_device.h"      /* PCIDevice left hw/pci/pci.h */
 #include "exec/tswap.h"             /* target_words_bigendian() */
 
 #elif QEMU_VERSION_MAJOR == 7 && QEMU_VERSION_MINOR == 2
 
 #include "sysemu/sysemu.h"
+#include "sysemu/runstate.h"
 
 /* DeviceClass.reset was renamed legacy_reset in 9.1, with this setter. */
 static inline void device_class_set_legacy_reset(DeviceClass *dc,

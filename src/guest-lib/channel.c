@@ -190,6 +190,7 @@ void qemu_backdoor_close(qemu_backdoor_channel *ch)
     if (!ch) {
         return;
     }
+    backdoor_slots_close(ch);
     ch->transport->close(ch);
     free(ch->name);
     free(ch);
@@ -200,6 +201,23 @@ void qemu_backdoor_close(qemu_backdoor_channel *ch)
  * each guest call and return costs a TB lookup, as much as the lock.
  */
 static inline uint64_t channel_call(qemu_backdoor_channel *ch, uint64_t cmd)
+{
+    if (ch->nslots) {
+        /* Register map 1.1: the thread's own slot, no lock */
+        qemu_backdoor_slot *slot = backdoor_thread_slot(ch);
+
+        if (slot && slot->call_reg) {
+            return qemu_backdoor_slot_call(slot, cmd);
+        }
+    }
+    if (ch->transport->call_threadsafe) {
+        return ch->transport->call(ch, cmd);
+    }
+    return backdoor_channel_call_locked(ch, cmd);
+}
+
+uint64_t backdoor_channel_call_locked(qemu_backdoor_channel *ch,
+                                      uint64_t cmd)
 {
     uint64_t result;
 
@@ -222,6 +240,9 @@ void *qemu_backdoor_channel_data(qemu_backdoor_channel *ch)
 
 uint64_t qemu_backdoor_channel_data_size(qemu_backdoor_channel *ch)
 {
+    if (ch->nslots) {
+        return ch->slot_base;   /* the slots are the library's */
+    }
     return ch->data_size - BACKDOOR_CALL_WORD_SIZE;
 }
 

@@ -9,6 +9,7 @@
 #include "qemu-backdoor-regs.h"
 
 #include <endian.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,12 @@ struct qemu_backdoor_channel {
     /* user mode */
     int ctrl_fd;
     volatile uint8_t *slots;    /* call slot area, or NULL: pread path */
+    /* call slots and rings (register map 1.1), slots.c */
+    uint32_t nslots;            /* 0: the device has none */
+    uint32_t ring_entries;      /* 0: no rings */
+    uint64_t slot_base;
+    uint64_t slot_stride;
+    struct BackdoorSlotNode *slot_list; /* claimed slots, under slot lock */
 };
 
 /*
@@ -94,6 +101,8 @@ struct BackdoorTransport {
     int (*open)(qemu_backdoor_channel *ch, const char *where);
     uint64_t (*call)(qemu_backdoor_channel *ch, uint64_t cmd);
     void (*close)(qemu_backdoor_channel *ch);
+    /* call may run in several threads at once: no lock around it */
+    bool call_threadsafe;
 };
 
 extern const BackdoorTransport backdoor_pci_transport;
@@ -111,6 +120,35 @@ static inline uint32_t backdoor_ctrl_read32(qemu_backdoor_channel *ch,
 {
     return le32toh(*(volatile uint32_t *)((volatile char *)ch->ctrl +
                                           offset));
+}
+
+static inline void backdoor_ctrl_write32(qemu_backdoor_channel *ch,
+                                         unsigned offset, uint32_t v)
+{
+    *(volatile uint32_t *)((volatile char *)ch->ctrl + offset) = htole32(v);
+}
+
+/* The 1.0 call: the shared call word under the channel's lock. */
+uint64_t backdoor_channel_call_locked(qemu_backdoor_channel *ch,
+                                      uint64_t cmd);
+
+/* slots.c: read the slot layout at open, release the slots at close. */
+void backdoor_slots_open(qemu_backdoor_channel *ch);
+void backdoor_slots_close(qemu_backdoor_channel *ch);
+
+/* The calling thread's slot, NULL when there is none (slots.c). */
+extern __thread qemu_backdoor_slot *backdoor_last_slot
+    __attribute__((tls_model("initial-exec")));
+
+static inline qemu_backdoor_slot *backdoor_thread_slot(
+    qemu_backdoor_channel *ch)
+{
+    qemu_backdoor_slot *s = backdoor_last_slot;
+
+    if (s && s->channel == ch) {
+        return s;
+    }
+    return qemu_backdoor_channel_slot(ch);
 }
 
 /*

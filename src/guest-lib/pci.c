@@ -320,6 +320,7 @@ static int pci_open(qemu_backdoor_channel *ch, const char *where)
         reg_write32(ch, BACKDOOR_REG_CALL_OFFSET, call_offset);
     }
     ch->call_word = (volatile uint64_t *)((char *)ch->data + call_offset);
+    backdoor_slots_open(ch);
     ch->name = strdup(addr);
     if (!ch->name) {
         backdoor_error(ENOMEM, "out of memory");

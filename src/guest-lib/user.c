@@ -316,5 +316,11 @@ const BackdoorTransport backdoor_user_transport = {
     .mode = QEMU_BACKDOOR_GUEST_USER,
     .open = user_open,
     .call = user_call,
+    /*
+     * Calls from several threads need no lock: the helper runs each
+     * thread's pread on its own (the result in its buffer), the supervisor
+     * serves a slot claimed per call
+     */
+    .call_threadsafe = true,
     .close = user_close,
 };

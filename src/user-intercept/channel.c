@@ -126,7 +126,7 @@ uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
     }
     switch (offset) {
     case BACKDOOR_REG_ID:
-        v = size == 4 ? BACKDOOR_ID : guest_error();
+        v = size == 4 ? BACKDOOR_USER_ID : guest_error();
         break;
     case BACKDOOR_REG_FEATURES:
         v = size == 4 ? BACKDOOR_FEATURES : guest_error();
@@ -616,7 +616,7 @@ static void make_files(const char *base)
     bd.data_path = g_strdup_printf("%s.data", bd.base);
 
     fd = open_channel_file(bd.ctrl_path);
-    qemu_backdoor_st32(backdoor_user_big_endian, id, BACKDOOR_ID);
+    qemu_backdoor_st32(backdoor_user_big_endian, id, BACKDOOR_USER_ID);
     if (pwrite(fd, id, sizeof(id), 0) != sizeof(id) ||
         ftruncate(fd, BACKDOOR_USER_CTRL_SIZE) || fstat(fd, &st)) {
         die("cannot write %s: %s", bd.ctrl_path, strerror(errno));

@@ -518,7 +518,7 @@ static void make_files(const char *base)
     sv.data_path = g_strdup_printf("%s.data", sv.base);
 
     fd = open_channel_file(sv.ctrl_path);
-    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_ID, BACKDOOR_ID);
+    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_ID, BACKDOOR_USER_ID);
     qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_FEATURES,
                        BACKDOOR_FEATURES | BACKDOOR_FEATURE_USER_SLOTS);
     qemu_backdoor_st64(sv.big_endian, regs + BACKDOOR_REG_DATA_SIZE,

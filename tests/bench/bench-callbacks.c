@@ -21,16 +21,47 @@ static struct {
     char pad[56];
 } counters[BENCH_VCPUS + 1];
 
+/* Batches of one device run one at a time (under QEMU's global lock) */
+static struct {
+    uint64_t count, lost, reordered;
+    uint64_t next[BENCH_PRODUCERS];
+} events;
+
+static void bench_batch(const qemu_backdoor_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        const qemu_backdoor_event *e = &b->events[i];
+        uint64_t *next;
+
+        if (e->cmd != BENCH_EVENT || e->arg[1] >= BENCH_PRODUCERS) {
+            continue;
+        }
+        next = &events.next[e->arg[1]];
+        if (e->arg[0] < *next) {
+            events.reordered++;
+        } else {
+            events.lost += e->arg[0] - *next;
+            *next = e->arg[0] + 1;
+        }
+    }
+    events.count += b->count;
+}
+
 static uint64_t bench_call(const qemu_backdoor_call *call)
 {
     uint64_t sum = 0;
 
     switch (call->cmd) {
     case BENCH_CMD_RESET:
+        memset(&events, 0, sizeof(events));
         for (int i = 0; i <= BENCH_VCPUS; i++) {
             __atomic_store_n(&counters[i].calls, 0, __ATOMIC_RELAXED);
         }
         return 0;
+    case BENCH_CMD_EVENTS:
+        return events.count;
+    case BENCH_CMD_EVBAD:
+        return events.lost << 32 | events.reordered;
     case BENCH_CMD_COUNT:
         for (int i = 0; i <= BENCH_VCPUS; i++) {
             sum += __atomic_load_n(&counters[i].calls, __ATOMIC_RELAXED);
@@ -50,5 +81,6 @@ qemu_backdoor_callbacks_init(const qemu_backdoor_info *info,
 {
     (void)info;
     cb->call = bench_call;
+    cb->batch = bench_batch;
     return 0;
 }

@@ -17,6 +17,8 @@
  *                               one per millisecond: their p50 and p90
  *   bench-guest threads T N     T threads x N calls: THREADS <T> <calls/s>
  *                               <lost> <wrong results>
+ *   bench-guest events T N      T threads x N posted events: EVENTS <T>
+ *                               <events/s> <lost> <reordered> <full>
  */
 #define _GNU_SOURCE
 #include <qemu-backdoor.h>
@@ -215,11 +217,32 @@ static void system_round(volatile uint32_t *edu_regs, volatile uint64_t *ctrl,
 {
     uint32_t acc = 0;
     uint64_t bad = 0;
+    qemu_backdoor_slot *slot =
+        qemu_backdoor_channel_slot(qemu_backdoor_channel_default());
 
+    if (!slot || !slot->tail) {
+        die("no call slot with a ring (register map 1.1)");
+    }
     common_baselines();
     MEASURE("edu-read", n_ops, acc += edu_regs[0]);
     MEASURE("vmport-getversion", n_ops, acc += vmport_getversion());
     call_bench();
+    /* Register map 1.1: the thread's slot, inline, no lock */
+    MEASURE("backdoor-slot-call", n_ops,
+            bad |= qemu_backdoor_slot_call(slot, i) != (uint64_t)i + 1);
+    if (bad) {
+        die("a slot call returned a wrong result");
+    }
+    {
+        /* The same without the library: what the device costs */
+        volatile uint64_t *w = slot->call_word, *reg = slot->call_reg;
+
+        MEASURE("backdoor-slot-call-raw", n_ops,
+                (*w = i, bad |= *reg != (uint64_t)i + 1));
+    }
+    MEASURE("backdoor-post", n_ops * 10,
+            qemu_backdoor_slot_post(slot, BENCH_EVENT, i, 0, 0));
+    qemu_backdoor_slot_flush(slot);
     MEASURE("backdoor-cmd-write", n_ops,
             ctrl[BACKDOOR_REG_CMD / 8] = (uint64_t)i);
     (void)acc;
@@ -342,6 +365,7 @@ typedef struct ThreadArg {
     pthread_t tid;
     uint64_t id;
     uint64_t wrong;
+    uint64_t full;
 } ThreadArg;
 
 static void *thread_calls(void *opaque)
@@ -386,6 +410,55 @@ static void threads_bench(int nthreads)
            (unsigned long long)wrong);
 }
 
+static void *thread_events(void *opaque)
+{
+    ThreadArg *a = opaque;
+    qemu_backdoor_slot *slot =
+        qemu_backdoor_channel_slot(qemu_backdoor_channel_default());
+
+    for (long i = 0; i < n_ops; i++) {
+        a->wrong += qemu_backdoor_slot_post(slot, BENCH_EVENT, i, a->id,
+                                            0) != 0;
+    }
+    qemu_backdoor_slot_flush(slot);
+    a->full = slot->full;
+    return NULL;
+}
+
+static void events_bench(int nthreads)
+{
+    ThreadArg a[BENCH_PRODUCERS];
+    uint64_t wrong = 0, full = 0, events, bad;
+    double t0, t;
+
+    if (nthreads < 1 || nthreads > BENCH_PRODUCERS) {
+        die("1 to 64 threads");
+    }
+    init_channel();
+    qemu_backdoor(BENCH_CMD_RESET);
+    t0 = now_ns();
+    for (int i = 0; i < nthreads; i++) {
+        a[i] = (ThreadArg){ .id = i };
+        if (pthread_create(&a[i].tid, NULL, thread_events, &a[i])) {
+            die("pthread_create failed");
+        }
+    }
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(a[i].tid, NULL);
+        wrong += a[i].wrong;
+        full += a[i].full;
+    }
+    t = now_ns() - t0;
+    events = qemu_backdoor(BENCH_CMD_EVENTS);
+    bad = qemu_backdoor(BENCH_CMD_EVBAD);
+    printf("EVENTS %d %.0f %lld %llu %llu\n", nthreads,
+           nthreads * n_ops / (t / 1e9),
+           (long long)(nthreads * n_ops) - (long long)events +
+           (long long)(bad >> 32) + (long long)wrong,
+           (unsigned long long)(bad & 0xffffffff),
+           (unsigned long long)full);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -397,6 +470,11 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "threads")) {
         n_ops = atol(argv[3]);
         threads_bench(atoi(argv[2]));
+        return 0;
+    }
+    if (!strcmp(argv[1], "events")) {
+        n_ops = atol(argv[3]);
+        events_bench(atoi(argv[2]));
         return 0;
     }
     n_ops = atol(argv[2]);

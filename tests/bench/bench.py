@@ -59,6 +59,9 @@ def parse(out):
             samples.setdefault(f[1], []).append(float(f[2]))
         elif f[:1] == ['THREADS']:
             threads.append((int(f[1]), float(f[2]), int(f[3]), int(f[4])))
+        elif f[:1] == ['EVENTS']:
+            samples.setdefault('EVENTS', []).append(
+                (int(f[1]), float(f[2]), int(f[3]), int(f[4]), int(f[5])))
     return samples, threads
 
 
@@ -72,6 +75,8 @@ class Table:
         self.rows = []        # (group, path, (med, min, max), base, ratio)
         self.targets = []     # (what, ratio, op, limit, met)
         self.threads = []     # (where, threads, calls/s, lost, wrong)
+        self.events = []      # (where, producers, events/s, lost,
+        #                        reordered, full-ring flushes)
         self.skipped = []     # (what, why)
         self.notes = []
 
@@ -138,6 +143,13 @@ class Table:
             for where, t, cps, lost, wrong in self.threads:
                 out.append('| %s | %d | %.0f | %d | %d |' % (
                     where, t, cps, lost, wrong))
+        if self.events:
+            out += ['', '| where | producers | events/s | lost | '
+                    'reordered | full-ring flushes |',
+                    '|---|---:|---:|---:|---:|---:|']
+            for where, t, eps, lost, reordered, full in self.events:
+                out.append('| %s | %d | %.0f | %d | %d | %d |' % (
+                    where, t, eps, lost, reordered, full))
         out += ['', '| target | ratio | limit | met |', '|---|---:|---|---|']
         for what, ratio, op, limit, met in self.targets:
             out.append('| %s | %s | %s %.2f | %s |' % (
@@ -251,7 +263,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 echo "@@ init"
 /bin/bench-guest system %d %d
-echo "@@ exit $?"
+r=$?
+for t in 1 2 4; do /bin/bench-guest events $t %d || r=$?; done
+echo "@@ exit $r"
 poweroff -f
 """
 
@@ -264,7 +278,7 @@ def system_mode(table, accel, kernel):
     work = tempfile.mkdtemp(prefix='backdoor-bench-')
     init = os.path.join(work, 'init')
     with open(init, 'w') as f:
-        f.write(BENCH_INIT % (N, REPS))
+        f.write(BENCH_INIT % (N, REPS, N * 10))
     initrd = os.path.join(work, 'initramfs.cpio')
     guestvm.make_initramfs(initrd, init,
                            {'bench-guest': E['BENCH_GUEST_X86_64']},
@@ -289,7 +303,10 @@ def system_mode(table, accel, kernel):
     for name in ('plain-store', 'getppid', 'vmport-getversion', 'edu-read'):
         table.add(where, res, name)
     call = table.add(where, res, 'backdoor-call', 'edu-read')
+    slot = table.add(where, res, 'backdoor-slot-call', 'edu-read')
+    post = table.add(where, res, 'backdoor-post', 'plain-store')
     table.add(where, res, 'backdoor-cmd-write', 'edu-read')
+    table.add(where, res, 'backdoor-slot-call-raw', 'edu-read')
     raw = table.add(where, res, 'backdoor-call-raw', 'edu-read')
     table.add(where, res, 'function-call')
     table.add(where, res, 'atomic-cas-xchg')
@@ -300,6 +317,14 @@ def system_mode(table, accel, kernel):
                  limit)
     table.target('%s: library call / edu MMIO read' % where, call, '<=',
                  limit)
+    table.target('%s: inline slot call / edu MMIO read' % where, slot, '<=',
+                 limit)
+    table.target('%s: posting one event / plain store' % where, post, '<=',
+                 10)
+    for t, eps, lost, reordered, full in res.get('EVENTS', []):
+        table.events.append((where, t, eps, lost, reordered, full))
+        table.target('%s: %d producers, lost + reordered events' %
+                     (where, t), lost + reordered, '<=', 0)
     table.target('%s: data channel / RAM memcpy bandwidth' % where,
                  1 / copy, '>=', 0.90)
 

@@ -11,6 +11,9 @@ header, library, nm = sys.argv[1:4]
 text = re.sub(r'/\*.*?\*/', '', open(header).read(), flags=re.S)
 declared = set(re.findall(r'\b(qemu_backdoor\w*)\s*\(', text))
 declared -= set(re.findall(r'#define\s+(\w+)\(', text))
+# Inline functions are not exported: they live in the header
+declared -= set(re.findall(r'static inline [^(]*?\b(qemu_backdoor\w*)\s*\(',
+                           text))
 out = subprocess.run([nm, '-D', '--defined-only', library], check=True,
                      stdout=subprocess.PIPE, text=True).stdout
 exported = {line.split()[-1].split('@')[0] for line in out.splitlines()

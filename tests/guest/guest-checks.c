@@ -11,6 +11,9 @@
  *   guest-checks multi SPEC1 SPEC2      two channels at once
  *   guest-checks threads SPEC T N       T threads x N calls
  *   guest-checks stress SPEC N          N calls, every result checked
+ *   guest-checks events SPEC OLD T N    T threads and a child process post
+ *                                       N events each (register map 1.1);
+ *                                       OLD is a device with slots=0
  */
 #define _GNU_SOURCE
 #include <qemu-backdoor.h>
@@ -161,8 +164,10 @@ static int check_lib(void)
     if (ch) {
         report(qemu_backdoor_channel_mode(ch) == QEMU_BACKDOOR_GUEST_SYSTEM &&
                !strcmp(qemu_backdoor_channel_name(ch), FIRST_DEVICE) &&
-               qemu_backdoor_channel_id(ch) == 0x42440100 &&
-               qemu_backdoor_channel_data_size(ch) == DATA_SIZE - 8,
+               qemu_backdoor_channel_id(ch) == 0x42440101 &&
+               /* below the 32 default slots of 64 + 128 * 32 bytes */
+               qemu_backdoor_channel_data_size(ch) ==
+               DATA_SIZE - 64 - 32 * 4160,
                "lib/open-auto", "mode %d name %s id 0x%x size %" PRIu64,
                qemu_backdoor_channel_mode(ch), qemu_backdoor_channel_name(ch),
                qemu_backdoor_channel_id(ch),
@@ -354,6 +359,135 @@ static int check_stress(const char *spec, uint64_t n)
     return 0;
 }
 
+#define CMD_EVENTS 0xf00d0002u
+#define CMD_EVSTATS 0xf00d0003u
+#define CMD_EVRESET 0xf00d0004u
+#define EVENT_SEQ 0xe5e00001u
+
+typedef struct Producer {
+    pthread_t tid;
+    qemu_backdoor_channel *ch;
+    int index, n, only_when_full, barrier_count;
+    uint64_t bad_calls, full, post_errors;
+    int slot;
+} Producer;
+
+/* Post n events of stream @index, with a checked call now and then. */
+static void *producer(void *opaque)
+{
+    Producer *p = opaque;
+    qemu_backdoor_slot *slot = qemu_backdoor_channel_slot(p->ch);
+    long ncpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(p->index % ncpus, &set);
+    sched_setaffinity(0, sizeof(set), &set);
+    if (!slot) {
+        p->post_errors = p->n;
+        return NULL;
+    }
+    p->slot = slot->index;
+    if (p->only_when_full) {
+        slot->threshold = slot->entries;    /* fill it up: the full path */
+    } else if (p->index < p->barrier_count) {
+        /* All threads hold their slots at once (own-slots) */
+        pthread_barrier_wait(&barrier);
+    }
+    for (int i = 0; i < p->n; i++) {
+        p->post_errors += qemu_backdoor_slot_post(slot, EVENT_SEQ, i,
+                                                  p->index, 0) != 0;
+        if (i % 97 == 0 && !p->only_when_full) {
+            uint64_t cmd = THREAD_BASE + p->index * 0x10000000ull + i;
+
+            /* data[0] is 0 here: nobody writes it during this check */
+            p->bad_calls += qemu_backdoor_slot_call(slot, cmd) != cmd * 3;
+        }
+    }
+    p->full = slot->full;
+    return NULL;
+}
+
+static int check_events(const char *spec, const char *old, int nthreads,
+                        int n)
+{
+    qemu_backdoor_channel *ch = open_or_report(spec, "events/open");
+    qemu_backdoor_channel *och;
+    Producer p[17];
+    uint64_t bad = 0, full = 0, perr = 0, got, stats;
+    int status = -1, slots_ok = 1;
+    pid_t child;
+
+    if (!ch || nthreads > 16) {
+        return 0;
+    }
+    words(ch)[0] = 0;
+    qemu_backdoor_channel_call(ch, CMD_EVRESET);
+    fflush(stdout);
+    child = fork();
+    if (child == 0) {
+        /* Another process: its own slot, not the parent's */
+        Producer c = { .ch = ch, .index = nthreads, .n = n };
+
+        producer(&c);
+        _exit(c.bad_calls || c.post_errors || c.slot < 0 ? 1 : 0);
+    }
+    pthread_barrier_init(&barrier, NULL, nthreads);
+    for (int i = 0; i < nthreads; i++) {
+        p[i] = (Producer){ .ch = ch, .index = i, .n = n,
+                           .barrier_count = nthreads };
+        pthread_create(&p[i].tid, NULL, producer, &p[i]);
+    }
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(p[i].tid, NULL);
+        bad += p[i].bad_calls;
+        perr += p[i].post_errors;
+        for (int j = 0; j < i; j++) {
+            slots_ok &= p[i].slot >= 0 && p[i].slot != p[j].slot;
+        }
+    }
+    waitpid(child, &status, 0);
+    /* Alone, without early flushes or calls: the ring fills up */
+    p[nthreads] = (Producer){ .ch = ch, .index = nthreads + 1, .n = n,
+                              .only_when_full = 1 };
+    producer(&p[nthreads]);
+    full = p[nthreads].full;
+    perr += p[nthreads].post_errors;
+    got = qemu_backdoor_channel_call(ch, CMD_EVENTS);
+    stats = qemu_backdoor_channel_call(ch, CMD_EVSTATS);
+    report(slots_ok, "events/own-slots", "threads share a slot");
+    report(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+           "events/child-process", "child status 0x%x", status);
+    report(bad == 0 && perr == 0, "events/calls-between",
+           "%" PRIu64 " wrong calls, %" PRIu64 " failed posts", bad, perr);
+    report(got == (uint64_t)(nthreads + 2) * n, "events/all-delivered",
+           "host got %" PRIu64 " of %d", got, (nthreads + 2) * n);
+    report(stats == 0, "events/order", "lost %" PRIu64 ", reordered %"
+           PRIu64, stats >> 32, stats & 0xffffffff);
+    /* Every 128th post finds the ring full, none is dropped */
+    report(full >= (uint64_t)n / 128 - 1, "events/full-ring-flush",
+           "the producer without early flush found its ring full %" PRIu64
+           " times in %d posts", full, n);
+    printf("@@ info events-full %" PRIu64 "\n", full);
+
+    /* A 1.0 device (slots=0): locked calls, posting refused */
+    och = open_or_report(old, "events/old-open");
+    if (och) {
+        qemu_backdoor_slot *slot = qemu_backdoor_channel_slot(och);
+
+        words(och)[0] = 0;
+        report(slot && slot->index == -1 &&
+               qemu_backdoor_slot_call(slot, 5) == 15 &&
+               qemu_backdoor_channel_call(och, 6) == 18 &&
+               qemu_backdoor_slot_post(slot, 1, 2, 3, 4) == -1 &&
+               errno == ENOTSUP, "events/map-1.0-device",
+               "slot %d", slot ? slot->index : -2);
+        qemu_backdoor_close(och);
+    }
+    qemu_backdoor_close(ch);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && !strcmp(argv[1], "lib")) {
@@ -362,6 +496,8 @@ int main(int argc, char **argv)
         check_multi(argv[2], argv[3]);
     } else if (argc == 5 && !strcmp(argv[1], "threads")) {
         check_threads(argv[2], atoi(argv[3]), atoi(argv[4]));
+    } else if (argc == 6 && !strcmp(argv[1], "events")) {
+        check_events(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
     } else if (argc == 4 && !strcmp(argv[1], "stress")) {
         check_stress(argv[2], strtoull(argv[3], NULL, 0));
     } else {

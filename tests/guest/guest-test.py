@@ -75,6 +75,9 @@ GUEST_CHECKS = [
     'threads/locked-exchanges', 'threads/concurrent-calls',
     'threads/vcpu-index',
     'stress/results',
+    'events/own-slots', 'events/child-process', 'events/calls-between',
+    'events/all-delivered', 'events/order', 'events/full-ring-flush',
+    'events/map-1.0-device',
     'tracer/example',
     'file-transfer/example',
     'done',
@@ -131,6 +134,9 @@ def qemu_argv(env, arch, accel, kernel, initrd, work, mode):
                     ',callbacks-args=log=' + qemu_prop(logs['test-b.log'])),
         '-device', (dev % ('7', 'tracer', qemu_prop(env['TRACER_CALLBACKS'])) +
                     ',callbacks-args=file=' + qemu_prop(logs['trace.txt'])),
+        '-device', dev % ('9', 'events', qemu_prop(env['TEST_CALLBACKS'])),
+        '-device', (dev % ('a', 'old', qemu_prop(env['TEST_CALLBACKS'])) +
+                    ',slots=0'),
         '-device', (dev % ('8', 'ft', qemu_prop(env['FT_CALLBACKS'])) +
                     ',callbacks-args=dir=' +
                     qemu_prop(os.path.join(work, 'ft'))),
@@ -172,7 +178,7 @@ def host_checks(prefix, arch, boot, logs, work, info, mode):
         'QEMU stdout has no "-> babe :: cafe"')
 
     calls, other = read_calls(logs['test-a.log'])
-    tap(other and other[0].startswith('init version=1 mode=1 size=%d be=%d '
+    tap(other and other[0].startswith('init version=2 mode=1 size=%d be=%d '
                                       'id=test ' % (DATA_SIZE,
                                                     arch['init_be'])),
         prefix + '/host/test-log/init', other[:1])

@@ -18,6 +18,8 @@ TEST=0000:00:05.0
 TEST2=0000:00:06.0
 TRACER=0000:00:07.0
 FT=0000:00:08.0
+EVENTS=0000:00:09.0
+OLD=0000:00:0a.0
 
 ok() {
     echo "@@ ok /guest/$1"
@@ -94,6 +96,7 @@ if [ "$bdtest_mode" = full ]; then
     guest-checks threads pci:$TEST 4 2000
 fi
 guest-checks stress pci:$TEST 100000
+guest-checks events pci:$EVENTS pci:$OLD 4 20000
 check tracer/example tracer-guest -c pci:$TRACER -n 50 -t 2
 check file-transfer/example file_transfer
 echo "@@ info ft-md5 $(md5sum < /tmp/host.bin | cut -d' ' -f1)"

@@ -27,7 +27,7 @@ LIB = os.environ['TEST_CALLBACKS']
 SEED_LIB = os.environ['SEED_CALLBACKS']
 
 VENDOR, DEVICE = 0x1234, 0xbd01
-ID = 0x42440100
+ID = 0x42440101
 BAR0 = 0xc0000000
 BAR2 = 0x100000000
 MiB = 1 << 20
@@ -37,6 +37,34 @@ REG_ID, REG_FEATURES, REG_DATA_SIZE = 0x00, 0x04, 0x08
 REG_CMD, REG_RESULT, REG_CALL_OFFSET, REG_CALL = 0x10, 0x18, 0x20, 0x28
 REG_RESULT_HI = 0x1c
 CMD_VCPU = 0xf00d0001
+# Register map 1.1: call slots and event rings
+FEATURE_SLOTS, FEATURE_RING = 1 << 2, 1 << 3
+REG_SLOT_COUNT, REG_RING_ENTRIES, REG_SLOT_BASE = 0x30, 0x34, 0x38
+REG_SLOT_STRIDE, REG_SLOT_ALLOC, REG_SLOT_FREE = 0x40, 0x48, 0x4c
+REG_DOORBELL = 0x50
+DOORBELL_FULL = 1 << 31
+BLK_WORD, BLK_RESULT, BLK_HEAD, BLK_TAIL, BLK_RING = 0, 8, 16, 24, 64
+EVENT_SIZE = 32
+CMD_EVENTS, CMD_EVSTATS = 0xf00d0002, 0xf00d0003
+EVENT_SEQ = 0xe5e00001
+
+
+def slot_call_reg(n):
+    return 0x100 + 8 * n
+
+
+def slot_layout(size, slots=32, entries=128):
+    """What the device makes of its slots and ring-entries properties."""
+    room = size // 2
+    while True:
+        stride = 64 + entries * EVENT_SIZE
+        if slots * stride <= room:
+            break
+        if entries > 8:
+            entries //= 2
+        else:
+            slots = max(room // stride, 1)
+    return slots, entries, size - 64 - slots * stride, stride
 
 tap = Tap()
 workdir = tempfile.mkdtemp(prefix='backdoor-test-')
@@ -123,7 +151,9 @@ def test_id():
     with start() as q:
         setup_bars(q)
         check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
-        check_eq(q.read(BAR0 + REG_FEATURES, 4) & 1, 1, 'FEATURES.CALL')
+        check_eq(q.read(BAR0 + REG_FEATURES, 4),
+                 1 | FEATURE_SLOTS | FEATURE_RING,
+                 'FEATURES: CALL, slots, ring')
         check_eq(counters(q), (0, 0), 'calls, guest-errors')
 
 
@@ -144,7 +174,7 @@ def test_call():
         check_eq(q.read(BAR0 + REG_CALL, 4), 3, '4-byte CALL read')
         check_eq(counters(q), (2, 0), 'calls, guest-errors')
     lines = read_log(log)
-    check(lines[0].startswith('init version=1 mode=1 size=1048576 be=0 '
+    check(lines[0].startswith('init version=2 mode=1 size=1048576 be=0 '
                               'id=bd0 args=log=%s data=set' % log),
           'init line: ' + lines[0])
     check_eq(lines[1], 'call n=1 cmd=0x42 vcpu=-1 arg=0x1000 mode=1 be=0',
@@ -202,7 +232,7 @@ WRONG = [(True, REG_ID, 1), (True, REG_ID, 2), (True, REG_ID, 8),
          (True, REG_FEATURES, 8), (True, REG_CMD, 8), (True, REG_CMD, 4),
          (True, REG_DATA_SIZE, 2), (True, REG_RESULT + 4, 8),
          (True, REG_RESULT + 4, 2), (False, REG_RESULT + 4, 4),
-         (True, 0x11, 4), (True, 0x30, 4), (True, 0x800, 8),
+         (True, 0x11, 4), (True, 0x58, 4), (True, 0x800, 8),
          (True, 0xffc, 4), (True, REG_CALL, 2), (True, REG_CALL, 1),
          (False, REG_ID, 4), (False, REG_FEATURES, 4),
          (False, REG_DATA_SIZE, 8), (False, REG_RESULT, 8),
@@ -234,10 +264,10 @@ def test_wrong():
         logged = [l for l in f if l.startswith('backdoor: ')]
     check_eq(len(logged), len(WRONG), 'LOG_GUEST_ERROR lines')
     for want in ('read of write-only control offset 0x10',
-                 'read of reserved control offset 0x30',
+                 'read of reserved control offset 0x58',
                  'write of read-only control offset 0x0',
                  '2-byte write at control offset 0x10',
-                 'write of reserved control offset 0x100'):
+                 'write of read-only control offset 0x100'):
         check(any(want in l for l in logged), 'logged: ' + want)
     check(not any(l.startswith('call') for l in read_log(log)),
           'no callback ran for a wrong access')
@@ -279,7 +309,7 @@ BAD_CONFIGS = [
      r"cannot load callbacks '/nonexistent/libx.so': .*No such file"),
     ('bad-version', device_args(os.environ['BAD_VERSION_CALLBACKS']),
      r"callbacks '.*libbad-version.so' need ABI version 99, but this "
-     r"backdoor supports versions 1 to 1"),
+     r"backdoor supports versions 1 to 2"),
     ('no-version', device_args(os.environ['NO_VERSION_CALLBACKS']),
      r"do not declare their ABI version \(qemu_backdoor_callbacks_version\)"),
     ('missing-symbol', device_args(os.environ['NO_INIT_CALLBACKS']),
@@ -644,11 +674,214 @@ def test_kvm():
         check_eq(call(q, 4), 22, 'call under KVM')
 
 
+# Register map 1.1: call slots and event rings
+
+def slot_regs(q):
+    return tuple(q.read(BAR0 + r, 4) for r in
+                 (REG_SLOT_COUNT, REG_RING_ENTRIES, REG_SLOT_BASE,
+                  REG_SLOT_STRIDE))
+
+
+@tap.test('/backdoor/slots/layout')
+def test_slot_layout():
+    for size, name, extra in ((MiB, '1M', ''), (4096, '4K', ''),
+                              (64 * MiB, '64M', ',slots=256'),
+                              (MiB, '1M', ',slots=3,ring-entries=8'),
+                              (MiB, '1M', ',ring-entries=0')):
+        with start(extra=',data-size=' + name + extra) as q:
+            setup_bars(q)
+            want = slot_layout(size, *[int(v.split('=')[1]) for v in
+                                       extra.split(',')[1:]]) \
+                if 'slots' in extra else \
+                slot_layout(size, 32, 0 if 'ring' in extra else 128)
+            if 'ring-entries=0' in extra:
+                want = (32, 0, size - 64 - 32 * 64, 64)
+            check_eq(slot_regs(q), want, 'slot registers, data-size=%s%s'
+                     % (name, extra))
+            check_eq(q.read(BAR0 + REG_SLOT_BASE, 8), want[2],
+                     'SLOT_BASE, 8-byte read')
+            check(want[2] + want[0] * want[3] <= size - 64 and
+                  want[0] * want[3] <= size // 2,
+                  'slots below the 1.0 call word, in half the channel')
+            feat = q.read(BAR0 + REG_FEATURES, 4)
+            check_eq(bool(feat & FEATURE_RING), bool(want[1]),
+                     'FEATURES.RING with %d ring entries' % want[1])
+
+
+def claim(q):
+    return q.read(BAR0 + REG_SLOT_ALLOC, 4)
+
+
+def slot_call(q, base, stride, n, cmd):
+    q.write(BAR2 + base + n * stride + BLK_WORD, 8, cmd)
+    return q.read(BAR0 + slot_call_reg(n), 8)
+
+
+@tap.test('/backdoor/slots/claim-call-free')
+def test_slot_calls():
+    log = os.path.join(workdir, 'slots.log')
+    with start(log=log, extra=',slots=4') as q:
+        setup_bars(q)
+        count, _, base, stride = slot_regs(q)
+        check_eq([claim(q) for _ in range(5)], [0, 1, 2, 3, 0xffffffff],
+                 'SLOT_ALLOC hands out each slot once, then ~0')
+        q.write(BAR2, 8, 1000)                  # the library's argument
+        check_eq(slot_call(q, base, stride, 1, 5), 1015, 'call via slot 1')
+        check_eq(slot_call(q, base, stride, 2, 7), 1021, 'call via slot 2')
+        check_eq(q.read(BAR2 + base + stride + BLK_WORD, 8), 5,
+                 'slot 1 keeps its own call word')
+        check_eq(q.read(BAR2 + base + stride + BLK_RESULT, 8), 1015,
+                 'slot 1 result in the data channel (32-bit guests)')
+        check_eq(q.read(BAR0 + slot_call_reg(2), 4), 1021,
+                 '4-byte SLOT_CALL read: low half')
+        check_eq(call(q, 9), 1027, 'the 1.0 call word still works')
+        check_eq(counters(q), (4, 0), 'calls, no guest error')
+        q.write(BAR0 + REG_SLOT_FREE, 4, 2)
+        check_eq(q.read(BAR0 + slot_call_reg(2), 8), M64,
+                 'a freed slot calls nothing')
+        check_eq(counters(q), (4, 1), 'the call through it is a guest error')
+        q.write(BAR0 + REG_SLOT_FREE, 4, 2)
+        check_eq(counters(q), (4, 2), 'freeing it twice too')
+        check_eq(claim(q), 2, 'a freed slot is claimed again')
+        check_eq(q.read(BAR2 + base + 2 * stride + BLK_WORD, 8), 0,
+                 'a claimed slot starts clean')
+        vcpu = slot_call(q, base, stride, 0, CMD_VCPU)
+        check_eq(vcpu, M64, 'vcpu_index of a qtest slot call (-1)')
+
+
+def post(q, base, stride, n, events):
+    """Store @events (cmd, a0, a1, a2) in slot @n's ring, then HEAD."""
+    blk = BAR2 + base + n * stride
+    entries = q.read(BAR0 + REG_RING_ENTRIES, 4)
+    head = q.read(blk + BLK_HEAD, 8)
+    for ev in events:
+        e = blk + BLK_RING + (head % entries) * EVENT_SIZE
+        for i, v in enumerate(ev):
+            q.write(e + 8 * i, 8, v)
+        head += 1
+    q.write(blk + BLK_HEAD, 8, head)
+    return head
+
+
+def logged_events(log):
+    return [tuple(int(x, 16) for x in
+                  [l.split()[1][4:]] + l.split()[2][5:].split(','))
+            for l in read_log(log) if l.startswith('event ')]
+
+
+@tap.test('/backdoor/ring/drain-points')
+def test_ring_drains():
+    log = os.path.join(workdir, 'ring.log')
+    with start(log=log, extra=',slots=4,ring-entries=8') as q:
+        setup_bars(q)
+        _, entries, base, stride = slot_regs(q)
+        check_eq(entries, 8, 'RING_ENTRIES')
+        claim(q), claim(q)
+        evs = [(EVENT_SEQ, i, 0, 0x1000 + i) for i in range(5)]
+        head = post(q, base, stride, 0, evs)
+        check_eq(q.qom_get('/machine/peripheral/bd0', 'events'), 0,
+                 'posting alone delivers nothing (no exit)')
+        q.write(BAR0 + REG_DOORBELL, 4, 0)
+        check_eq(logged_events(log), evs, 'doorbell: the events, in order')
+        check_eq(q.read(BAR2 + base + BLK_TAIL, 8), head,
+                 'TAIL caught up with HEAD')
+        # Wrap around the ring of 8, deliver at a call through any slot
+        evs2 = [(EVENT_SEQ, 5 + i, 0, 7) for i in range(8)]
+        post(q, base, stride, 0, evs2)
+        post(q, base, stride, 1, [(0x77, 1, 2, 3)])
+        slot_call(q, base, stride, 1, 1)
+        lines = read_log(log)
+        check_eq(logged_events(log), evs + evs2 + [(0x77, 1, 2, 3)],
+                 'a call first delivers every ring, each in order')
+        check(lines[-1].startswith('call ') and
+              lines[-2].startswith('event cmd=0x77'),
+              'the events arrive before the call')
+        check(any('batch producer=1 vcpu=-1 count=1' in l for l in lines),
+              'batch names its producer (slot)')
+        # Full: the guest rings DOORBELL | FULL, counted
+        post(q, base, stride, 0, [(EVENT_SEQ, 13 + i, 0, 0)
+                                  for i in range(8)])
+        q.write(BAR0 + REG_DOORBELL, 4, DOORBELL_FULL | 0)
+        path = '/machine/peripheral/bd0'
+        check_eq((q.qom_get(path, 'doorbells'), q.qom_get(path, 'ring-full'),
+                  q.qom_get(path, 'events')), (2, 1, 22),
+                 'doorbells, ring-full, events')
+        # (A pause cannot be tested here: qtest's VM never runs; see
+        # tests/guest.)
+        # A HEAD too far ahead is a guest error, its ring skipped
+        q.write(BAR2 + base + stride + BLK_HEAD, 8, 1 << 40)
+        q.write(BAR0 + REG_DOORBELL, 4, 1)
+        check_eq(counters(q)[1], 1, 'HEAD beyond the ring: guest error')
+        check_eq(q.read(BAR2 + base + stride + BLK_TAIL, 8), 1 << 40,
+                 'and TAIL set to it')
+        q.write(BAR0 + REG_DOORBELL, 4, 3)
+        check_eq(counters(q)[1], 2, 'doorbell of an unclaimed slot: error')
+        # Exit
+        post(q, base, stride, 0, [(0x99, 0, 0, 0)])
+    lines = read_log(log)
+    check(lines[-2].startswith('event cmd=0x99') and
+          lines[-1].startswith('exit'), 'exit delivers the rings first')
+    check_eq(sum(1 for l in lines if l.startswith('event ')), 23,
+             'no event twice, none lost')
+
+
+@tap.test('/backdoor/compat/abi1-library')
+def test_abi1_library():
+    log = os.path.join(workdir, 'v1.log')
+    with start(lib=os.environ['TEST_CALLBACKS_V1'], log=log,
+               extra=',slots=2,ring-entries=8') as q:
+        setup_bars(q)
+        _, _, base, stride = slot_regs(q)
+        check_eq(call(q, 2), 6, '1.0 call with a version-1 library')
+        claim(q)
+        check_eq(slot_call(q, base, stride, 0, 3), 9, 'slot call')
+        post(q, base, stride, 0, [(0x51, 1, 2, 3), (0x52, 4, 5, 6)])
+        q.write(BAR0 + REG_DOORBELL, 4, 0)
+        check_eq(counters(q), (2, 0), 'calls, no guest error')
+        check_eq(q.qom_get('/machine/peripheral/bd0', 'events'), 2,
+                 'events')
+    cmds = [l.split()[2] for l in read_log(log) if l.startswith('call ')]
+    check_eq(cmds[-2:], ['cmd=0x51', 'cmd=0x52'],
+             'a version-1 library gets events as calls, in order')
+    check(read_log(log)[0].startswith('init version=2'),
+          'host speaks version 2 to it')
+
+
+@tap.test('/backdoor/compat/map-1.0')
+def test_map_10():
+    """slots=0: the device is register map 1.0 but for the minor."""
+    with start(extra=',slots=0') as q:
+        setup_bars(q)
+        check_eq(q.read(BAR0 + REG_FEATURES, 4), 1, 'FEATURES: CALL only')
+        for off in (REG_SLOT_COUNT, REG_SLOT_ALLOC, slot_call_reg(0)):
+            check_eq(q.read(BAR0 + off, 4), 0xffffffff,
+                     'offset 0x%x reserved' % off)
+        check_eq(call(q, 5), 15, '1.0 call')
+        check_eq(counters(q), (1, 3), 'reserved reads are guest errors')
+
+
+for _name, _extra, _pattern in (
+        ('slots-too-many', ',slots=257', r"slots=257 is more than 256"),
+        ('ring-not-power-of-2', ',ring-entries=100',
+         r"ring-entries=100 is not 0 or a power of two from 8 to 65536")):
+    def _bad_slots(extra=_extra, pattern=_pattern):
+        line = start_fails(device_args(extra=extra))
+        check(re.search(pattern, line), 'message %r lacks %r' %
+              (line, pattern))
+    tap.test('/backdoor/config/' + _name)(_bad_slots)
+
+
 class Model:
     """Reference model of the device for the fuzz test."""
     REGS = {REG_ID: (4,), REG_FEATURES: (4,), REG_DATA_SIZE: (4, 8),
             REG_CMD: (4, 8), REG_RESULT: (4, 8), REG_RESULT_HI: (4,),
-            REG_CALL_OFFSET: (4, 8), REG_CALL: (4, 8)}
+            REG_CALL_OFFSET: (4, 8), REG_CALL: (4, 8),
+            REG_SLOT_COUNT: (4,), REG_RING_ENTRIES: (4,),
+            REG_SLOT_BASE: (4, 8), REG_SLOT_STRIDE: (4, 8),
+            REG_SLOT_ALLOC: (4,), REG_SLOT_FREE: (4,), REG_DOORBELL: (4,),
+            slot_call_reg(0): (4, 8), slot_call_reg(1): (4, 8),
+            slot_call_reg(31): (4, 8), slot_call_reg(32): ()}
+    WRITABLE = (REG_CMD, REG_CALL_OFFSET, REG_SLOT_FREE, REG_DOORBELL)
 
     def __init__(self, size):
         self.size = size
@@ -657,6 +890,31 @@ class Model:
         self.call_offset = size - 8
         self.calls = 0
         self.errors = 0
+        self.events = 0
+        self.slots, self.entries, self.base, self.stride = slot_layout(size)
+        self.used = [False] * self.slots
+
+    def blk(self, n):
+        return self.base + n * self.stride
+
+    def slot_regs(self, off):
+        if 0x100 <= off < slot_call_reg(self.slots) and off % 8 == 0:
+            return (4, 8)
+        return self.REGS.get(off, ())
+
+    def drain(self, n):
+        head = self.ld(self.blk(n) + BLK_HEAD, 8)
+        tail = self.ld(self.blk(n) + BLK_TAIL, 8)
+        if (head - tail) & M64 > self.entries:
+            self.errors += 1
+        else:
+            self.events += (head - tail) & M64
+        self.st(self.blk(n) + BLK_TAIL, 8, head)
+
+    def drain_all(self):
+        for n in range(self.slots):
+            if self.used[n]:
+                self.drain(n)
 
     def ld(self, off, n):
         return int.from_bytes(self.data[off:off + n], 'little')
@@ -666,6 +924,7 @@ class Model:
             n, 'little')
 
     def call(self, cmd):
+        self.drain_all()
         self.calls += 1
         arg = self.ld(0, 8)
         self.st(8, 8, ~cmd)
@@ -675,21 +934,49 @@ class Model:
 
     def ctrl_read(self, off, size):
         mask = (1 << (8 * size)) - 1
-        if off == REG_CMD or size not in self.REGS.get(off, ()):
+        if off in (REG_CMD, REG_SLOT_FREE, REG_DOORBELL) or \
+                size not in self.slot_regs(off):
             self.errors += 1
             return mask
         if off == REG_CALL:
             return self.call(self.ld(self.call_offset, 8)) & mask
-        return {REG_ID: ID, REG_FEATURES: 1, REG_DATA_SIZE: self.size,
+        if off == REG_SLOT_ALLOC:
+            if all(self.used):
+                return 0xffffffff
+            n = self.used.index(False)
+            self.used[n] = True
+            for f in (BLK_WORD, BLK_RESULT, BLK_HEAD, BLK_TAIL):
+                self.st(self.blk(n) + f, 8, 0)
+            return n
+        if off >= 0x100:
+            n = (off - 0x100) // 8
+            if not self.used[n]:
+                self.errors += 1
+                return mask
+            r = self.call(self.ld(self.blk(n), 8))
+            self.st(self.blk(n) + BLK_RESULT, 8, r)
+            return r & mask
+        return {REG_ID: ID, REG_FEATURES: 1 | FEATURE_SLOTS | FEATURE_RING,
+                REG_DATA_SIZE: self.size,
                 REG_RESULT: self.result, REG_RESULT_HI: self.result >> 32,
-                REG_CALL_OFFSET: self.call_offset}[off] & mask
+                REG_CALL_OFFSET: self.call_offset,
+                REG_SLOT_COUNT: self.slots, REG_RING_ENTRIES: self.entries,
+                REG_SLOT_BASE: self.base,
+                REG_SLOT_STRIDE: self.stride}[off] & mask
 
     def ctrl_write(self, off, size, val):
-        if off not in (REG_CMD, REG_CALL_OFFSET) or \
-                size not in self.REGS[off]:
+        if off not in self.WRITABLE or size not in self.REGS[off]:
             self.errors += 1
         elif off == REG_CMD:
             self.call(val)
+        elif off in (REG_SLOT_FREE, REG_DOORBELL):
+            n = val & ~DOORBELL_FULL if off == REG_DOORBELL else val
+            if n >= self.slots or not self.used[n]:
+                self.errors += 1
+                return
+            self.drain(n)
+            if off == REG_SLOT_FREE:
+                self.used[n] = False
         elif val % 8 or val > self.size - 8:
             self.errors += 1
         else:
@@ -738,6 +1025,11 @@ def test_fuzz():
                         val = rng.getrandbits(8 * width)
                         if off == REG_CALL_OFFSET and rng.random() < 0.5:
                             val = rng.randrange(0, size // 8) * 8
+                        if off in (REG_SLOT_FREE, REG_DOORBELL) and \
+                                rng.random() < 0.8:
+                            val = rng.randrange(4) | \
+                                (rng.choice((0, DOORBELL_FULL)) if
+                                 off == REG_DOORBELL else 0)
                         cmds.append('write%s 0x%x 0x%x' % (sfx, BAR0 + off,
                                                           val))
                         expect.append(None)
@@ -746,8 +1038,12 @@ def test_fuzz():
                     # Data BAR: anywhere, with a bias to the words the
                     # callback and CALL use.
                     if rng.random() < 0.5:
+                        n = rng.randrange(3)
                         off = rng.choice((0, 8, 16, size - 8,
-                                          model.call_offset))
+                                          model.call_offset,
+                                          model.blk(n) + BLK_WORD,
+                                          model.blk(n) + BLK_HEAD,
+                                          model.blk(n) + BLK_TAIL))
                     else:
                         off = rng.randrange(0, size - width + 1)
                     if is_read:
@@ -755,6 +1051,13 @@ def test_fuzz():
                         expect.append(model.ld(off, width))
                     else:
                         val = rng.getrandbits(8 * width)
+                        if width == 8 and rng.random() < 0.7 and \
+                                off >= model.base and \
+                                (off - model.base) % model.stride == \
+                                BLK_HEAD:
+                            # A plausible HEAD: events for the next drain
+                            val = (model.ld(off + 8, 8) +
+                                   rng.randrange(model.entries + 2)) & M64
                         cmds.append('write%s 0x%x 0x%x' % (sfx, BAR2 + off,
                                                           val))
                         expect.append(None)
@@ -768,8 +1071,10 @@ def test_fuzz():
         check(q.alive(), 'QEMU alive after %d accesses' % done)
         check_eq(counters(q), (model.calls, model.errors),
                  'calls, guest-errors after %d accesses' % done)
-        print('# %d accesses: %d calls, %d guest errors, all as modelled' %
-              (done, model.calls, model.errors))
+        check_eq(q.qom_get('/machine/peripheral/bd0', 'events'),
+                 model.events, 'events delivered after %d accesses' % done)
+        print('# %d accesses: %d calls, %d guest errors, %d events, all as '
+              'modelled' % (done, model.calls, model.errors, model.events))
         # About 1 in 80 accesses is a call and nearly half are wrong
         check(model.calls > n_total // 200 and
               model.errors > n_total // 200,
