@@ -614,6 +614,10 @@ def test_mismatch():
     check_eq(len(lines), 1, 'one-line error (%r)' % err)
     check('but the backdoor device was built for QEMU ' + QEMU_VERSION
           in lines[0] and other.decode() in lines[0], lines[0])
+    # ... and the one command that fixes it: the build it was made for.
+    fix = 'sudo apt-get install qemu-system-x86=' + \
+        pkg.decode().replace('Debian ', '', 1)
+    check(fix in lines[0], 'the error names %r: %r' % (fix, lines[0]))
     rc, out, err = run_qemu([LAUNCHER, '/bin/true'])
     check(rc != 0 and 'is not a QEMU system emulator' in err, err)
 
