@@ -24,6 +24,10 @@
  * ABI changelog:
  *   1  First version: qemu_backdoor_info, qemu_backdoor_call,
  *      qemu_backdoor_callbacks, guest-endian access helpers.
+ *   2  Snapshots, migration and hot reload: qemu_backdoor_callbacks.save
+ *      and .load. A device whose library sets neither cannot be migrated
+ *      or snapshotted. Libraries may be swapped while the guest runs:
+ *      the old one's exit runs before the new one's init.
  *
  * Compatibility: structs the host fills start with a version field and only
  * grow at the end ("added in version N"); read a field only when
@@ -41,7 +45,7 @@
 extern "C" {
 #endif
 
-#define QEMU_BACKDOOR_CALLBACKS_VERSION 1
+#define QEMU_BACKDOOR_CALLBACKS_VERSION 2
 #define QEMU_BACKDOOR_CALLBACKS_MIN_VERSION 1
 
 /*
@@ -126,8 +130,20 @@ typedef struct qemu_backdoor_call {
  * @opaque: handed back in every qemu_backdoor_call and to @exit
  * @error: set by a failing init to a message saying why (static storage
  *         or storage that lives until the library is unloaded)
+ * @save: optional, added in version 2; with @load, makes the device
+ *        migratable (savevm, migrate). Called with the VM stopped, no call
+ *        running. Set *@state to a malloc()ed buffer of *@size bytes
+ *        holding the library's state (the host free()s it), or leave it
+ *        NULL for no state. Return 0, or non-zero to fail the save.
+ * @load: optional, added in version 2; restore the state a @save wrote
+ *        (loadvm, incoming migration), with the VM stopped, no call
+ *        running. @state is only valid during the call; it may come from
+ *        another host or an older build of the library: check it. Return
+ *        0, or non-zero to fail the load.
  *
- * The host zeroes the struct before init.
+ * The host zeroes the struct before init. The data channel migrates with
+ * the VM whether or not a library has hooks; only the library's own state
+ * needs them.
  *
  * Threading: @call may run concurrently on several threads. In system mode
  * QEMU serializes calls to one device (they run under QEMU's global lock),
@@ -141,6 +157,9 @@ typedef struct qemu_backdoor_callbacks {
     void (*exit)(void *opaque);
     void *opaque;
     const char *error;
+    /* added in version 2: snapshots and migration */
+    int (*save)(void *opaque, void **state, uint64_t *size);
+    int (*load)(void *opaque, const void *state, uint64_t size);
 } qemu_backdoor_callbacks;
 
 /**
@@ -158,8 +177,11 @@ extern QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version;
  * @cb: zeroed struct to fill; @cb->call is required
  *
  * Called once per device (system mode) or once per process (user mode),
- * before the guest can make any call. Return 0 on success; any other value
- * stops QEMU at start-up with @cb->error as the reason.
+ * before the guest can make any call, and again for each hot reload (a
+ * library swapped in while the guest runs; the old one's exit has run).
+ * Return 0 on success; any other value stops QEMU at start-up with
+ * @cb->error as the reason (in a hot reload: fails it, see
+ * docs/callbacks.rst).
  */
 QEMU_BACKDOOR_EXPORT int
 qemu_backdoor_callbacks_init(const qemu_backdoor_info *info,

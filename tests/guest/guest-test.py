@@ -172,7 +172,7 @@ def host_checks(prefix, arch, boot, logs, work, info, mode):
         'QEMU stdout has no "-> babe :: cafe"')
 
     calls, other = read_calls(logs['test-a.log'])
-    tap(other and other[0].startswith('init version=1 mode=1 size=%d be=%d '
+    tap(other and other[0].startswith('init version=2 mode=1 size=%d be=%d '
                                       'id=test ' % (DATA_SIZE,
                                                     arch['init_be'])),
         prefix + '/host/test-log/init', other[:1])

@@ -112,7 +112,7 @@ class Arch:
         init = log[0] if log else ''
         calls = [l for l in log if l.startswith('call ')]
         ok = (p.returncode == 0 and
-              re.match(rf'init version=1 mode=2 size=1048576 be={be} ', init)
+              re.match(rf'init version=2 mode=2 size=1048576 be={be} ', init)
               and len(calls) == 6 and
               'cmd=0x1234 vcpu=0 arg=0x1000 mode=2 be=%d' % be in calls[0] and
               'cmd=0x80000001 ' in calls[1] and 'cmd=0x55 ' in calls[2] and
