@@ -28,6 +28,8 @@
  *      and .load. A device whose library sets neither cannot be migrated
  *      or snapshotted. Libraries may be swapped while the guest runs:
  *      the old one's exit runs before the new one's init.
+ *      Guest memory: qemu_backdoor_call.guest_read/.guest_write and
+ *      qemu_backdoor_guest_read()/qemu_backdoor_guest_write().
  *
  * Compatibility: structs the host fills start with a version field and only
  * grow at the end ("added in version N"); read a field only when
@@ -36,6 +38,7 @@
 #ifndef QEMU_BACKDOOR_CALLBACKS_H
 #define QEMU_BACKDOOR_CALLBACKS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,6 +112,9 @@ typedef struct qemu_backdoor_info {
  *              come from a vCPU (qtest, DMA)
  * @mode: system or user mode
  * @opaque: the library's own pointer, as set by its init
+ * @guest_read: added in version 2; use qemu_backdoor_guest_read()
+ * @guest_write: added in version 2; use qemu_backdoor_guest_write()
+ * @host: added in version 2; the host's own, do not use
  *
  * Only valid for the duration of the call.
  */
@@ -121,6 +127,12 @@ typedef struct qemu_backdoor_call {
     int vcpu_index;
     qemu_backdoor_mode mode;
     void *opaque;
+    /* added in version 2: guest memory */
+    int (*guest_read)(const struct qemu_backdoor_call *call, uint64_t addr,
+                      void *buf, uint64_t len);
+    int (*guest_write)(const struct qemu_backdoor_call *call, uint64_t addr,
+                       const void *buf, uint64_t len);
+    void *host;
 } qemu_backdoor_call;
 
 /**
@@ -239,6 +251,50 @@ qemu_backdoor_data_st64(const qemu_backdoor_call *call, uint64_t offset,
 {
     qemu_backdoor_st64(call->guest_big_endian, (char *)call->data + offset,
                        value);
+}
+
+/**
+ * qemu_backdoor_guest_read() - copy guest memory into @buf
+ * @call: the call being run (only valid during it)
+ * @addr: guest address: physical in system mode (as the device would
+ *        DMA it: through the IOMMU if the machine has one), the calling
+ *        process's virtual address in user mode
+ * @buf: host buffer of @len bytes
+ * @len: bytes to copy
+ *
+ * All or nothing is checked first: every byte must be guest RAM (system
+ * mode) or mapped readable by the guest (user mode). No guest address can
+ * reach host memory outside the guest. Values are in the guest's byte
+ * order (see the access helpers below).
+ *
+ * Returns: 0, -EFAULT when a byte is outside the guest's memory (or the
+ * IOMMU refuses it), -ENOSYS when the host cannot (see docs/callbacks.rst).
+ */
+static inline int qemu_backdoor_guest_read(const qemu_backdoor_call *call,
+                                           uint64_t addr, void *buf,
+                                           uint64_t len)
+{
+    if (call->version < 2 || !call->guest_read) {
+        return -ENOSYS;
+    }
+    return call->guest_read(call, addr, buf, len);
+}
+
+/**
+ * qemu_backdoor_guest_write() - copy @buf into guest memory
+ * @call, @addr, @len: as qemu_backdoor_guest_read()
+ * @buf: host buffer of @len bytes
+ *
+ * Returns: as qemu_backdoor_guest_read(); writable memory is needed.
+ */
+static inline int qemu_backdoor_guest_write(const qemu_backdoor_call *call,
+                                            uint64_t addr, const void *buf,
+                                            uint64_t len)
+{
+    if (call->version < 2 || !call->guest_write) {
+        return -ENOSYS;
+    }
+    return call->guest_write(call, addr, buf, len);
 }
 
 #ifdef __cplusplus

@@ -71,6 +71,9 @@ struct BackdoorState {
     uint8_t *lib_state;         /* the library's state, saved or loaded */
     uint32_t lib_state_size;
 
+    /* guest memory for callbacks: set while one reads or writes it */
+    bool in_guest_access;
+
     /* hot reload: callbacks_args may change before the next swap */
     char *loaded_args;          /* the args the loaded library was given */
 };
@@ -102,9 +105,48 @@ static bool backdoor_guest_big_endian(BackdoorState *s)
     return s->big_endian;
 }
 
+/*
+ * Guest memory for callbacks (ABI 2): physical addresses through the
+ * device's IOMMU address space, as its DMA would go (bus mastering is not
+ * needed: the guest library maps the BARs and enables nothing else). Only
+ * guest memory and devices are reachable: the memory API decodes every
+ * address. The device's own registers are refused, or a callback could
+ * run a call inside a call.
+ */
+static int backdoor_guest_rw(const qemu_backdoor_call *call, uint64_t addr,
+                             void *buf, uint64_t len, bool is_write)
+{
+    BackdoorState *s = call->host;
+    MemTxResult r;
+
+    if (addr + len < addr) {
+        return -EFAULT;
+    }
+    s->in_guest_access = true;
+    r = address_space_rw(pci_device_iommu_address_space(PCI_DEVICE(s)),
+                         addr, MEMTXATTRS_UNSPECIFIED, buf, len, is_write);
+    s->in_guest_access = false;
+    return r == MEMTX_OK ? 0 : -EFAULT;
+}
+
+static int backdoor_guest_read(const qemu_backdoor_call *call, uint64_t addr,
+                               void *buf, uint64_t len)
+{
+    return backdoor_guest_rw(call, addr, buf, len, false);
+}
+
+static int backdoor_guest_write(const qemu_backdoor_call *call,
+                                uint64_t addr, const void *buf, uint64_t len)
+{
+    return backdoor_guest_rw(call, addr, (void *)buf, len, true);
+}
+
 static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
 {
     qemu_backdoor_call call = {
+        .guest_read = backdoor_guest_read,
+        .guest_write = backdoor_guest_write,
+        .host = s,
         .cmd = cmd,
         .data = s->data_ptr,
         .data_size = s->data_size,
@@ -169,6 +211,11 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
     uint64_t val;
     bool be;
 
+    if (s->in_guest_access) {
+        backdoor_guest_error(s, "a callback's guest memory read reached "
+                             "the device's registers");
+        return ~0ULL;
+    }
     switch (addr) {
     case BACKDOOR_REG_ID:
         val = BACKDOOR_ID;
@@ -211,6 +258,11 @@ static void backdoor_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
 {
     BackdoorState *s = opaque;
 
+    if (s->in_guest_access) {
+        backdoor_guest_error(s, "a callback's guest memory write reached "
+                             "the device's registers");
+        return;
+    }
     switch (addr) {
     case BACKDOOR_REG_CMD:
         if (backdoor_width_ok(s, addr, size, "write")) {

@@ -63,7 +63,14 @@ static struct {
     void *(*qemu_get_cpu)(int index);
     intptr_t thread_cpu_offset;
     bool have_thread_cpu;
+    uintptr_t *guest_base;
+    unsigned long *reserved_va;
+    int (*page_check_range)(uint64_t start, uint64_t len, int flags);
 } bd;
+
+/* QEMU's page flags (include/exec/cpu-all.h), stable since 2.x */
+#define QEMU_PAGE_READ 0x0001
+#define QEMU_PAGE_WRITE 0x0002
 
 /* RESULT is per guest thread: each thread reads the result of its call. */
 static __thread uint64_t thread_result;
@@ -161,9 +168,62 @@ static void call_end(CallSlot *slot)
     __atomic_store_n(&slot->in_call, 0, __ATOMIC_RELEASE);
 }
 
+/*
+ * Guest memory for callbacks (ABI 2): the calling process's guest virtual
+ * addresses, checked against QEMU's own record of the guest's mappings
+ * (page_check_range()), then reached at guest_base + address as QEMU's
+ * g2h() does. A 32-bit guest (QEMU reserves its address space:
+ * reserved_va) is bounded by that reservation, since page_check_range()
+ * takes a 32-bit address there.
+ */
+static int user_guest_rw(uint64_t addr, void *buf, uint64_t len,
+                         bool is_write)
+{
+    char *host;
+
+    if (!bd.guest_base || !bd.page_check_range) {
+        return -ENOSYS;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    if (addr + len < addr ||
+        (bd.reserved_va && *bd.reserved_va &&
+         addr + len > *bd.reserved_va)) {
+        return -EFAULT;
+    }
+    if (bd.page_check_range(addr, len, is_write ? QEMU_PAGE_WRITE :
+                                                  QEMU_PAGE_READ) != 0) {
+        return -EFAULT;
+    }
+    host = (char *)(*bd.guest_base + (uintptr_t)addr);
+    if (is_write) {
+        memcpy(host, buf, len);
+    } else {
+        memcpy(buf, host, len);
+    }
+    return 0;
+}
+
+static int user_guest_read(const qemu_backdoor_call *call, uint64_t addr,
+                           void *buf, uint64_t len)
+{
+    (void)call;
+    return user_guest_rw(addr, buf, len, false);
+}
+
+static int user_guest_write(const qemu_backdoor_call *call, uint64_t addr,
+                            const void *buf, uint64_t len)
+{
+    (void)call;
+    return user_guest_rw(addr, (void *)buf, len, true);
+}
+
 uint64_t backdoor_user_call(uint64_t cmd)
 {
     qemu_backdoor_call call = {
+        .guest_read = user_guest_read,
+        .guest_write = user_guest_write,
         .cmd = cmd,
         .data = bd.data,
         .data_size = bd.data_size,
@@ -884,6 +944,9 @@ static void resolve_qemu_symbols(void)
 
     backdoor_user_big_endian = bigendian();
     bd.qemu_get_cpu = dlsym(RTLD_DEFAULT, "qemu_get_cpu");
+    bd.guest_base = dlsym(RTLD_DEFAULT, "guest_base");
+    bd.reserved_va = dlsym(RTLD_DEFAULT, "reserved_va");
+    bd.page_check_range = dlsym(RTLD_DEFAULT, "page_check_range");
     if (tc) {
         bd.thread_cpu_offset = (char *)tc -
                                (char *)__builtin_thread_pointer();

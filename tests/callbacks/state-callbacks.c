@@ -10,7 +10,11 @@
  *   fail       make init fail
  *
  * Every call returns tag << 32 | n, n counting this library's calls from
- * 1; the count is its state, saved and loaded by the hooks.
+ * 1; the count is its state, saved and loaded by the hooks. Except:
+ *
+ *   cmd 2  guest memory read: data[0] guest address, data[8] length;
+ *          the bytes go to data offset 64; returns the helper's result
+ *   cmd 3  guest memory write: data offset 64 to the guest, same args
  */
 #include <qemu-backdoor-callbacks.h>
 
@@ -40,7 +44,21 @@ static void state_log(StateLib *s, const char *fmt, uint64_t a)
 static uint64_t state_call(const qemu_backdoor_call *call)
 {
     StateLib *s = call->opaque;
-    uint64_t n = __atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
+    uint64_t n, addr, len;
+
+    if (call->cmd == 2 || call->cmd == 3) {
+        addr = qemu_backdoor_data_ld64(call, 0);
+        len = qemu_backdoor_data_ld64(call, 8);
+        if (len > call->data_size - 64) {
+            return (uint64_t)(int64_t)-E2BIG;
+        }
+        return (uint64_t)(int64_t)(call->cmd == 2 ?
+            qemu_backdoor_guest_read(call, addr, (char *)call->data + 64,
+                                     len) :
+            qemu_backdoor_guest_write(call, addr, (char *)call->data + 64,
+                                      len));
+    }
+    n = __atomic_add_fetch(&s->calls, 1, __ATOMIC_SEQ_CST);
 
     return s->tag << 32 | n;
 }

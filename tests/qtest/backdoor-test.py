@@ -841,6 +841,49 @@ def test_reload_fails():
                  'swapped back: migratable again')
 
 
+# ---- guest memory for callbacks (ABI 2) ----
+
+EFAULT, E2BIG = 14, 7
+
+
+@tap.test('/backdoor/guest-memory/system')
+def test_guest_memory():
+    ram = 0x100000
+    with start(lib=STATE_LIB) as q:
+        setup_bars(q)
+        for i in range(4):
+            q.write(ram + 8 * i, 8, 0x0102030405060708 * (i + 1) & M64)
+        q.write(BAR2, 8, ram + 4)
+        q.write(BAR2 + 8, 8, 24)
+        check_eq(call(q, 2), 0, 'read 24 bytes of guest RAM')
+        got = [q.read(BAR2 + 64 + i, 1) for i in range(24)]
+        want = b''.join((0x0102030405060708 * (i + 1) & M64).to_bytes(
+            8, 'little') for i in range(4))[4:28]
+        check_eq(bytes(got), want, 'the bytes the callback read')
+        for i in range(3):
+            q.write(BAR2 + 64 + 8 * i, 8, 0xa0a0a0a0a0a0a0a0 + i)
+        q.write(BAR2, 8, ram + 0x1000)
+        check_eq(call(q, 3), 0, 'write 24 bytes of guest RAM')
+        check_eq([q.read(ram + 0x1000 + 8 * i, 8) for i in range(3)],
+                 [0xa0a0a0a0a0a0a0a0 + i for i in range(3)],
+                 'guest RAM after the callback wrote it')
+        for addr, what in ((1 << 50, 'beyond guest memory'),
+                           (M64 - 8, 'wrapping around')):
+            q.write(BAR2, 8, addr)
+            check_eq(call(q, 2), -EFAULT & M64, 'read ' + what)
+            check_eq(call(q, 3), -EFAULT & M64, 'write ' + what)
+        # the device's own registers: refused (no call inside a call)
+        q.write(BAR2, 8, BAR0 + REG_CALL)
+        q.write(BAR2 + 8, 8, 8)
+        calls, errors = counters(q)
+        r = call(q, 2)
+        check(r == -EFAULT & M64 or counters(q)[1] == errors + 1,
+              'a read of the device registers is refused: %#x' % r)
+        check_eq(counters(q)[0], calls + 1, 'no call inside the call')
+        q.write(BAR2 + 8, 8, MiB)
+        check_eq(call(q, 2), -E2BIG & M64, 'the library bounds its copy')
+
+
 def kvm_usable():
     try:
         fd = os.open('/dev/kvm', os.O_RDWR)
