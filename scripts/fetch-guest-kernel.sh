@@ -4,9 +4,12 @@
 # Fetch Debian's own x86-64 kernel for the end-to-end tests and the demo,
 # and print the path of its vmlinuz on the last line of stdout.
 #
-# The version is the one the linux-image-amd64 metapackage depends on; the
-# package is fetched with "apt-get download" and only its /boot is unpacked
-# into ${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-~/.cache}/qemu-backdoor}/,
+# The version is the one the linux-image-amd64 metapackage of the running
+# release depends on (Debian 12: 6.1; in the Debian 13 root of
+# scripts/debian13-root.sh: 6.12, so Debian 13's QEMU boots Debian 13's
+# kernel); the package is fetched with "apt-get download" and only its
+# /boot is unpacked into
+# ${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-~/.cache}/qemu-backdoor}/,
 # so a second run reuses it. Offline, the newest cached kernel is used.
 set -eu
 

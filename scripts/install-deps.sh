@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Install the Debian 12 packages qemu-backdoor needs to build, test and run
-# its demo. Run as root (or through sudo). Idempotent.
+# its demo. Run as root (or through sudo). Idempotent. (qemu-user-static,
+# whose static qemu-<arch>-static the supervisor tests run, installs beside
+# qemu-user; Debian 13's static qemu-user is fetched, not installed, by
+# scripts/fetch-static-qemu.sh.)
 set -eu
 
 if [ "$(id -u)" != 0 ]; then
@@ -12,6 +15,7 @@ fi
 
 packages="
     gcc libc6-dev binutils make pkg-config meson ninja-build python3
+    python3-venv
     libglib2.0-dev
     qemu-system-x86 qemu-user qemu-utils
     dpkg-dev libpixman-1-dev libfdt-dev zlib1g-dev
@@ -24,14 +28,21 @@ packages="
     qemu-system-arm qemu-system-ppc
     gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
     libasan8 libubsan1
+    qemu-user-static
+    debootstrap
 "
 
 export DEBIAN_FRONTEND=noninteractive
 # The guest kernel is fetched later with apt-get download: its lists too.
-# shellcheck disable=SC2086
-if ! dpkg-query -W $packages >/dev/null 2>&1 ||
-   ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
+missing=
+for p in $packages; do
+    case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) in
+    ii*) ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+if [ -n "$missing" ] || ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then
     apt-get update -q
-        # shellcheck disable=SC2086
+    # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $packages
 fi

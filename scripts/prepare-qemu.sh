@@ -16,7 +16,7 @@ say() { echo "$prog: $*" >&2; }
 
 usage() {
     cat <<USAGE
-Usage: $prog [--package PKG] [--cache DIR]
+Usage: $prog [--package PKG] [--cache DIR] [--version VER --suite SUITE]
 
 Fetch, configure and generate headers for the QEMU source that matches the
 installed Debian package PKG (default: qemu-system-x86), and print the path
@@ -25,7 +25,18 @@ of the prepared build directory.
   --package PKG   Debian package whose QEMU to match (default qemu-system-x86)
   --cache DIR     cache directory (default \$QEMU_BACKDOOR_CACHE, else
                   \${XDG_CACHE_HOME:-\$HOME/.cache}/qemu-backdoor)
+  --version VER   prepare the Debian source version VER instead of the
+                  installed one (a tree to compile against, e.g. to check
+                  the device against another release's QEMU; its stamp
+                  matches no installed module)
+  --suite SUITE   fetch sources from Debian SUITE (e.g. trixie) through a
+                  private apt configuration in the cache; the system's apt
+                  setup is left alone
   -h, --help      show this help
+
+Sources that need a newer meson than the installed one (QEMU 10.0 wants
+1.5, Debian 12 has 1.0) get the meson of Debian 13 (trixie), fetched the
+same private way and unpacked into a venv in the cache.
 
 Needs root (or a deb-src entry already present) the first time, to add the
 deb-src entry for apt-get source.
@@ -34,20 +45,56 @@ USAGE
 
 pkg=qemu-system-x86
 cache=${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-backdoor}
+want='' suite=''
 while [ $# -gt 0 ]; do
     case $1 in
     --package) pkg=${2:?--package needs a value}; shift 2 ;;
     --cache) cache=${2:?--cache needs a value}; shift 2 ;;
+    --version) want=${2:?--version needs a value}; shift 2 ;;
+    --suite) suite=${2:?--suite needs a value}; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
 
-binver=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) ||
-    die "package $pkg is not installed (apt-get install $pkg)"
-[ -n "$binver" ] || die "package $pkg is not installed (apt-get install $pkg)"
-srcver=$(dpkg-query -W -f='${source:Version}' "$pkg")
-srcpkg=$(dpkg-query -W -f='${source:Package}' "$pkg")
+# apt-get with a private configuration for Debian SUITE under the cache:
+# the system's sources, pins and lists stay as they are.
+apt_private() {
+    apt-get -o Dir::Etc::SourceList="$aptdir/sources.list" \
+        -o Dir::Etc::SourceParts="$aptdir/none" \
+        -o Dir::Etc::Preferences="$aptdir/none/preferences" \
+        -o Dir::Etc::PreferencesParts="$aptdir/none" \
+        -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache" \
+        -o Dir::State::status="$aptdir/status" "$@"
+}
+apt_suite() {
+    aptdir=$cache/apt-$suite
+    if [ ! -f "$aptdir/updated" ]; then
+        mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" \
+            "$aptdir/none"
+        : > "$aptdir/status"
+        cat > "$aptdir/sources.list" <<SRC
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
+SRC
+        say "reading Debian $suite's package lists (private apt setup in $aptdir)"
+        apt_private update -qq >&2 || die "apt-get update for $suite failed"
+        touch "$aptdir/updated"
+    fi
+    apt_private "$@"
+}
+
+if [ -n "$want" ]; then
+    srcpkg=$(dpkg-query -W -f='${source:Package}' "$pkg" 2>/dev/null) ||
+        srcpkg=qemu
+    srcver=$want binver=$want
+else
+    binver=$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null) ||
+        die "package $pkg is not installed (apt-get install $pkg)"
+    [ -n "$binver" ] || die "package $pkg is not installed (apt-get install $pkg)"
+    srcver=$(dpkg-query -W -f='${source:Version}' "$pkg")
+    srcpkg=$(dpkg-query -W -f='${source:Package}' "$pkg")
+fi
 pkgversion="Debian $binver"
 
 # Colons and other odd characters out of the directory name.
@@ -69,23 +116,32 @@ done
 mkdir -p "$top"
 cd "$top"
 
-if ! ls -d "$srcpkg"-*/ >/dev/null 2>&1; then
+if ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ -n "$suite" ]; then
+    say "fetching $srcpkg=$srcver from $suite"
+    chmod 0777 "$top" 2>/dev/null || true
+    apt_suite source -qq "$srcpkg=$srcver" >&2 ||
+        die "apt-get source $srcpkg=$srcver from $suite failed"
+elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1; then
     if ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
         [ "$(id -u)" = 0 ] ||
-            die "no deb-src entry for $srcpkg=$srcver; run this once as root, or add deb-src lines for bookworm and bookworm-security"
-        say "adding deb-src entries for $srcpkg"
-        list=/etc/apt/sources.list.d/qemu-backdoor-src.sources
+            die "no deb-src entry for $srcpkg=$srcver; run this once as root, or add deb-src lines for your release and its -security suite"
+        # shellcheck disable=SC1091
+        codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+        [ -n "$codename" ] ||
+            die "no VERSION_CODENAME in /etc/os-release; add deb-src lines for $srcpkg=$srcver yourself"
+        say "adding deb-src entries for $codename"
+        list=/etc/apt/sources.list.d/qemu-backdoor-src-$codename.sources
         cat > "$list" <<SRC
 # Added by qemu-backdoor to fetch the sources of the installed QEMU.
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
+Suites: $codename $codename-updates
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 
 Types: deb-src
 URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
+Suites: $codename-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
@@ -106,6 +162,39 @@ src=${src%/}
 PATH=/usr/bin:/bin:$PATH
 export PATH
 
+# QEMU 8.1 and later name the meson they accept in pythondeps.toml and
+# expect it installed, since Debian strips the wheel QEMU ships. If the
+# installed meson is older, use Debian 13's (pure Python, from Debian's
+# archive) in a venv that still sees the system's other modules.
+python_opt=
+need=$(sed -n 's/^meson = { accepted = ">=\([0-9.]*\)".*/\1/p' \
+       "$src/pythondeps.toml" 2>/dev/null) || need=
+have=$(python3 -c 'from mesonbuild.coredata import version; print(version)' \
+       2>/dev/null) || have=0
+if [ -n "$need" ] && ! dpkg --compare-versions "$have" ge "$need"; then
+    venv=$cache/meson-venv
+    if ! "$venv/bin/python3" -c "from mesonbuild.coredata import version as v
+import sys; from mesonbuild.mesonlib import version_compare as c
+sys.exit(not c(v, '>=$need'))" 2>/dev/null; then
+        say "meson $have is older than the $need these sources need: taking Debian 13's"
+        suite=${QEMU_BACKDOOR_MESON_SUITE:-trixie}
+        tmp=$(mktemp -d "$cache/.meson-XXXXXX")
+        chmod 0777 "$tmp"
+        (cd "$tmp" && apt_suite download -qq meson >&2) ||
+            die "apt-get download meson from $suite failed"
+        dpkg-deb -x "$tmp"/meson_*.deb "$tmp/x" || die "cannot unpack meson"
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv --system-site-packages "$venv" ||
+            die "python3 -m venv failed (apt-get install python3-venv)"
+        site=$("$venv/bin/python3" -c \
+               'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+        cp -a "$tmp"/x/usr/lib/python3/dist-packages/. "$site/"
+        rm -rf "$tmp"
+    fi
+    # Only here: 7.2's configure refuses --python without its own meson.
+    python_opt=--python=$venv/bin/python3
+fi
+
 say "configuring $src for '$pkgversion'"
 rm -rf "$build"
 mkdir -p "$build"
@@ -113,7 +202,8 @@ cd "$build"
 "$src/configure" \
     --target-list=x86_64-softmmu \
     --enable-modules --enable-plugins \
-    --disable-docs --disable-werror \
+    --disable-docs --disable-werror --disable-install-blobs \
+    ${python_opt:+"$python_opt"} \
     --with-pkgversion="$pkgversion" >configure.log 2>&1 ||
     die "configure failed, see $build/configure.log (missing build deps? apt-get install libglib2.0-dev libpixman-1-dev libfdt-dev)"
 

@@ -21,7 +21,9 @@ fi
 meson compile -C build
 
 rc=0
-meson test -C build --print-errorlogs --no-rebuild "$@" || rc=$?
+# No --no-rebuild: since meson 1.7 (Debian 13) "meson compile" leaves out
+# the test-only targets that "meson test" builds first.
+meson test -C build --print-errorlogs "$@" || rc=$?
 logs=build/meson-logs/testlog.json
 
 # ---- Sanitizers (scripts/run-sanitizers.py) -------------------------------

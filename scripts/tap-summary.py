@@ -14,7 +14,9 @@ passed = failed = skipped = 0
 
 
 def count(name, output):
+    """Count the TAP lines of @output; return how many failed."""
     global passed, failed, skipped
+    before = failed
     for out in output.splitlines():
         m = re.match(r'(not ok|ok)\b.*?(#\s*SKIP\b.*)?$', out, re.I)
         if not m:
@@ -27,12 +29,19 @@ def count(name, output):
             print('skipped (%s): %s' % (name, out))
         else:
             passed += 1
+    return failed - before
 
 
 with open(sys.argv[1]) as f:
     for line in f:
         test = json.loads(line)
-        count(test['name'], test.get('stdout') or '')
+        if (not count(test['name'], test.get('stdout') or '') and
+                test.get('result') not in (None, 'OK', 'SKIP',
+                                           'EXPECTEDFAIL')):
+            # A suite that crashed or timed out before a failing check
+            failed += 1
+            print('failed (%s): %s with no failing check printed' % (
+                test['name'], test['result']))
 for extra in sys.argv[2:] + os.environ.get('BACKDOOR_EXTRA_TAP', '').split():
     name, _, path = extra.partition('=')
     with open(path) as f:

@@ -25,13 +25,11 @@
 #include "migration/misc.h"
 #include "migration/vmstate.h"
 #include "qapi/visitor.h"
-#include "sysemu/cpus.h"
 #include "qemu/notify.h"
 #include "qom/object.h"
-#include "sysemu/runstate.h"
-#include "sysemu/sysemu.h"
 
 #include "backdoor.h"
+#include "compat.h"
 #include "loader.h"
 #include "qemu-backdoor-regs.h"
 
@@ -328,36 +326,6 @@ static qemu_backdoor_info *backdoor_init_info(BackdoorState *s,
 
 /* ---- snapshots and migration (callback ABI 2) ---- */
 
-/* migrate_add_blocker() takes Error ** and frees it on failure from 8.2 */
-static bool backdoor_add_blocker(Error **reasonp, Error **errp)
-{
-#if QEMU_VERSION_MAJOR > 8 || \
-    (QEMU_VERSION_MAJOR == 8 && QEMU_VERSION_MINOR >= 2)
-    return migrate_add_blocker(reasonp, errp) == 0;
-#else
-    if (migrate_add_blocker(*reasonp, errp) < 0) {
-        error_free(*reasonp);
-        *reasonp = NULL;
-        return false;
-    }
-    return true;
-#endif
-}
-
-static void backdoor_del_blocker(Error **reasonp)
-{
-#if QEMU_VERSION_MAJOR > 8 || \
-    (QEMU_VERSION_MAJOR == 8 && QEMU_VERSION_MINOR >= 2)
-    migrate_del_blocker(reasonp);
-#else
-    if (*reasonp) {
-        migrate_del_blocker(*reasonp);
-        error_free(*reasonp);
-        *reasonp = NULL;
-    }
-#endif
-}
-
 /*
  * The data channel is guest RAM and migrates with it; the library's state
  * migrates only through its save/load hooks. Without them the device
@@ -367,7 +335,7 @@ static bool backdoor_update_blocker(BackdoorState *s, Error **errp)
 {
     const char *id = DEVICE(s)->id;
 
-    backdoor_del_blocker(&s->migration_blocker);
+    migrate_del_blocker(&s->migration_blocker);
     if (s->callbacks && backdoor_callbacks_can_migrate(s->callbacks)) {
         return true;
     }
@@ -381,7 +349,7 @@ static bool backdoor_update_blocker(BackdoorState *s, Error **errp)
         error_setg(&s->migration_blocker, "backdoor%s%s: no callback "
                    "library loaded", id ? " " : "", id ? id : "");
     }
-    return backdoor_add_blocker(&s->migration_blocker, errp);
+    return migrate_add_blocker(&s->migration_blocker, errp) == 0;
 }
 
 static int backdoor_pre_save(void *opaque)
@@ -463,7 +431,7 @@ static void backdoor_reload(BackdoorState *s, const char *name, Error **errp)
     bool was_running = runstate_is_running();
     Error *local_err = NULL;
 
-    if (!migration_is_idle()) {
+    if (migration_is_running()) {
         error_setg(errp, "backdoor: a migration is running: swap the "
                    "callbacks after it");
         return;
@@ -514,27 +482,6 @@ out:
     }
 }
 
-static void backdoor_get_str(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    Property *prop = opaque;
-    char **ptr = object_field_prop_ptr(obj, prop);
-
-    if (!*ptr) {
-        char *str = (char *)"";
-        visit_type_str(v, name, &str, errp);
-    } else {
-        visit_type_str(v, name, ptr, errp);
-    }
-}
-
-static void backdoor_release_str(Object *obj, const char *name, void *opaque)
-{
-    Property *prop = opaque;
-
-    g_free(*(char **)object_field_prop_ptr(obj, prop));
-}
-
 /* Before realize: a plain string. After: a hot reload (see above). */
 static void backdoor_set_callbacks(Object *obj, Visitor *v, const char *name,
                                    void *opaque, Error **errp)
@@ -567,23 +514,12 @@ static void backdoor_set_args(Object *obj, Visitor *v, const char *name,
     s->callbacks_args = str;
 }
 
-static const PropertyInfo backdoor_prop_callbacks = {
-    .name = "str",
-    .description = "callback library (settable at run time: hot reload)",
-    .realized_set_allowed = true,
-    .get = backdoor_get_str,
-    .set = backdoor_set_callbacks,
-    .release = backdoor_release_str,
-};
-
-static const PropertyInfo backdoor_prop_callbacks_args = {
-    .name = "str",
-    .description = "argument string for the callback library's init",
-    .realized_set_allowed = true,
-    .get = backdoor_get_str,
-    .set = backdoor_set_args,
-    .release = backdoor_release_str,
-};
+/*
+ * qdev's string property, settable after realize: filled in from
+ * qdev_prop_string by class_init, so that its get and release are qdev's.
+ */
+static PropertyInfo backdoor_prop_callbacks;
+static PropertyInfo backdoor_prop_callbacks_args;
 
 static void backdoor_exit_notify(Notifier *n, void *data)
 {
@@ -652,7 +588,7 @@ static void backdoor_exit(PCIDevice *pdev)
     BackdoorState *s = BACKDOOR(pdev);
 
     qemu_remove_exit_notifier(&s->exit_notifier);
-    backdoor_del_blocker(&s->migration_blocker);
+    migrate_del_blocker(&s->migration_blocker);
     backdoor_unload(s);
     g_clear_pointer(&s->loaded_args, g_free);
 }
@@ -675,14 +611,13 @@ static void backdoor_instance_init(Object *obj)
                                    OBJ_PROP_FLAG_READ);
 }
 
-static Property backdoor_properties[] = {
+static const Property backdoor_properties[] = {
     DEFINE_PROP("callbacks", BackdoorState, callbacks_path,
                 backdoor_prop_callbacks, char *),
     DEFINE_PROP("callbacks-args", BackdoorState, callbacks_args,
                 backdoor_prop_callbacks_args, char *),
     DEFINE_PROP_SIZE("data-size", BackdoorState, data_size,
                      BACKDOOR_DATA_SIZE_DEFAULT),
-    DEFINE_PROP_END_OF_LIST(),
 };
 
 /*
@@ -722,8 +657,18 @@ static void backdoor_class_init(ObjectClass *oc, void *data)
     k->revision = BACKDOOR_VERSION_MAJOR;
     k->class_id = PCI_CLASS_OTHERS << 8;
     dc->desc = "guest-to-host backdoor channel with host callbacks";
-    dc->reset = backdoor_reset;
+    device_class_set_legacy_reset(dc, backdoor_reset);
     dc->vmsd = &backdoor_vmstate;
+    backdoor_prop_callbacks = qdev_prop_string;
+    backdoor_prop_callbacks.description =
+        "callback library (qom-set on a running device: hot reload)";
+    backdoor_prop_callbacks.set = backdoor_set_callbacks;
+    backdoor_prop_callbacks.realized_set_allowed = true;
+    backdoor_prop_callbacks_args = qdev_prop_string;
+    backdoor_prop_callbacks_args.description =
+        "argument string for the library's init (the next hot reload's)";
+    backdoor_prop_callbacks_args.set = backdoor_set_args;
+    backdoor_prop_callbacks_args.realized_set_allowed = true;
     device_class_set_props(dc, backdoor_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }

@@ -80,6 +80,7 @@ struct qemu_backdoor_channel {
     volatile uint64_t *call_word;
     /* user mode */
     int ctrl_fd;
+    volatile uint8_t *slots;    /* call slot area, or NULL: pread path */
 };
 
 /*

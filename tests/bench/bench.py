@@ -33,6 +33,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'baremetal'))
 import baremetal_vm  # noqa: E402  (tests/baremetal: the bare-metal guest)
 
+# System-mode rows name the QEMU version, so that rows of another QEMU
+# (BENCH_MERGE: results.md files of other runs, e.g. Debian 13's from
+# scripts/debian13-root.sh --bench) can stand beside them.
+QEMU_VERSION = E.get('BENCH_QEMU_VERSION', '')
+QEMU_LABEL = ', QEMU ' + QEMU_VERSION if QEMU_VERSION else ''
+SYSTEM_GROUP = re.compile(r'(VM|bare-metal) (\w+), QEMU ([\d.]+)')
+MERGE = E.get('BENCH_MERGE', '').split()
+
 
 def run(cmd, env=None, timeout=600):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
@@ -84,6 +92,34 @@ class Table:
         met = ratio is not None and (ratio <= limit if op == '<=' else
                                      ratio >= limit)
         self.targets.append((what, ratio, op, limit, met))
+
+    def merge(self, path):
+        """Add the system-mode rows and targets of another run's results.md
+        whose groups this run has not, then order system rows by
+        accelerator and QEMU version."""
+        with open(path) as f:
+            lines = f.read().splitlines()
+        have = {row[0] for row in self.rows}
+        for line in lines:
+            c = [x.strip() for x in line.strip().strip('|').split('|')]
+            if not SYSTEM_GROUP.match(c[0]):
+                continue
+            if len(c) == 7 and c[0] not in have:
+                self.rows.append((c[0], c[1], tuple(map(float, c[2:5])),
+                                  c[5] or None,
+                                  float(c[6]) if c[6] else None))
+            elif (len(c) == 4 and c[0].split(':')[0] not in have and
+                  c[1] != 'n/a'):
+                op, limit = c[2].split()
+                self.targets.append((c[0], float(c[1]), op, float(limit),
+                                     c[3] == 'yes'))
+
+        def key(item):
+            m = SYSTEM_GROUP.match(item[0])
+            return (1, m.group(2) != 'tcg', m.group(1) != 'VM',
+                    tuple(map(int, m.group(3).split('.')))) if m else (0,)
+        self.rows.sort(key=key)
+        self.targets.sort(key=key)
 
     def markdown(self):
         out = ['# qemu-backdoor benchmark', '',
@@ -159,6 +195,58 @@ def user_mode(table, arch):
                          float(lost + wrong), '<=', 0)
 
 
+def static_qemus(arch):
+    """(label, path) of the static QEMUs the supervisor runs: Debian 12's
+    qemu-<arch>-static and Debian 13's qemu-<arch> (fetched, cached)."""
+    found = []
+    q = shutil.which('qemu-%s-static' % arch)
+    if q:
+        found.append(('qemu-%s-static (d12)' % arch, q))
+    p = subprocess.run([E['FETCH_STATIC_QEMU']], capture_output=True,
+                       text=True)
+    d = p.stdout.strip().splitlines()[-1] if p.returncode == 0 and \
+        p.stdout.strip() else ''
+    if d and os.access(os.path.join(d, 'qemu-' + arch), os.X_OK):
+        found.append(('qemu-%s (d13 static)' % arch,
+                      os.path.join(d, 'qemu-' + arch)))
+    return found
+
+
+def user_mode_supervisor(table, arch):
+    """The supervisor backend: call slots served from outside a static
+    QEMU. Back-to-back against getppid, then one call per millisecond
+    (the server asleep in between), p50 and p90, and threads."""
+    guest = E.get('BENCH_GUEST_' + arch.upper())
+    qemus = static_qemus(arch)
+    if not guest or not qemus:
+        table.skipped.append(('user mode supervisor ' + arch, 'no cross '
+                              'compiler or no static qemu-' + arch))
+        return
+    env = {'QEMU_BACKDOOR_LIB': LIB}
+    for where, qemu in qemus:
+        res, _ = parse(run([LAUNCHER, qemu, guest, 'user', str(N),
+                            str(REPS)], env))
+        table.add(where, res, 'getppid')
+        call = table.add(where, res, 'backdoor-call', 'getppid')
+        table.target('%s: library call / getppid' % where, call, '<=', 1.0)
+        res, _ = parse(run([LAUNCHER, qemu, guest, 'user-isolated', str(N),
+                            str(REPS)], env))
+        for q in ('p50', 'p90'):
+            table.add(where, res, 'getppid-isolated-' + q)
+            table.add(where, res, 'backdoor-call-isolated-' + q,
+                      'getppid-isolated-' + q)
+        table.skipped.append((where + ': raw-store call / host SIGSEGV',
+                              'raw accesses are not served by the '
+                              'supervisor (not implemented)'))
+        for t in (1, 2, 4):
+            _, th = parse(run([LAUNCHER, qemu, guest, 'threads', str(t),
+                               str(N * 2)], env))
+            for nt, cps, lost, wrong in th:
+                table.threads.append((where, nt, cps, lost, wrong))
+                table.target('%s: %d threads, lost + wrong calls' % (
+                    where, nt), float(lost + wrong), '<=', 0)
+
+
 BENCH_INIT = """#!/bin/sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -171,7 +259,7 @@ poweroff -f
 
 
 def system_mode(table, accel, kernel):
-    where = 'VM ' + accel
+    where = 'VM ' + accel + QEMU_LABEL
     if accel == 'kvm' and not os.access('/dev/kvm', os.R_OK | os.W_OK):
         table.skipped.append((where, 'no usable /dev/kvm'))
         return
@@ -270,7 +358,7 @@ def snapshot_restore(table, kernel):
 def bare_metal(table, accel):
     """The bare-metal guest (no Linux): runs where a Linux guest cannot,
     such as under the nested kvm_pvm of these machines."""
-    where = 'bare-metal ' + accel
+    where = 'bare-metal ' + accel + QEMU_LABEL
     if accel == 'kvm' and not baremetal_vm.kvm_usable():
         table.skipped.append((where, 'no usable /dev/kvm'))
         return
@@ -346,6 +434,7 @@ def main():
     table = Table()
     for arch in USER_ARCHES:
         user_mode(table, arch)
+        user_mode_supervisor(table, arch)
     kernel, err = guestvm.fetch_kernel(E['FETCH_KERNEL'])
     if not kernel:
         raise RuntimeError('no guest kernel: ' + err.strip())
@@ -353,6 +442,8 @@ def main():
         system_mode(table, accel, kernel)
         bare_metal(table, accel)
     snapshot_restore(table, kernel)
+    for path in MERGE:
+        table.merge(path)
     text = table.markdown()
     with open(os.path.join(OUT, 'results.md'), 'w') as f:
         f.write(text)

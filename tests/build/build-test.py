@@ -4,6 +4,7 @@
 the installed callback SDK (pkg-config)."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,44 @@ def test_build_dir_option():
     check(r.returncode != 0, 'setup with a missing tree fails')
     check('is not a configured QEMU build tree' in r.stdout,
           'and says why: %s' % r.stdout[-500:])
+
+
+@tap.test('/build/version/unknown-refused')
+def test_unknown_version():
+    # The prepared tree as seen through symlinks, but claiming QEMU 6.0:
+    # meson setup stops with one line naming the version.
+    fake = os.path.join(work, 'qemu-6.0', 'build')
+    os.makedirs(fake)
+    for name in os.listdir(QEMU_TREE):
+        if name not in ('config-host.h', 'compile_commands.json'):
+            os.symlink(os.path.join(QEMU_TREE, name),
+                       os.path.join(fake, name))
+    parent = os.path.dirname(QEMU_TREE)
+    for name in os.listdir(parent):   # ../<source> of relative -I options
+        if name != 'build':
+            os.symlink(os.path.join(parent, name),
+                       os.path.join(os.path.dirname(fake), name))
+    with open(os.path.join(QEMU_TREE, 'config-host.h')) as f:
+        config = f.read()
+    config = re.sub(r'#define QEMU_VERSION "[^"]*"',
+                    '#define QEMU_VERSION "6.0.0"', config)
+    config = re.sub(r'#define QEMU_VERSION_(MAJOR|MINOR|MICRO) \d+',
+                    lambda m: '#define QEMU_VERSION_%s %s' % (
+                        m.group(1), {'MAJOR': 6}.get(m.group(1), 0)), config)
+    with open(os.path.join(fake, 'config-host.h'), 'w') as f:
+        f.write(config)
+    with open(os.path.join(QEMU_TREE, 'compile_commands.json')) as f:
+        commands = f.read().replace('"directory": "%s"' % QEMU_TREE,
+                                    '"directory": "%s"' % fake)
+    with open(os.path.join(fake, 'compile_commands.json'), 'w') as f:
+        f.write(commands)
+    r = run([MESON, 'setup', os.path.join(work, 'unknown-build'), SRC,
+             '-Dqemu_build_dir=' + fake, '-Dstamp_check=false'])
+    check(r.returncode != 0, 'setup against QEMU 6.0 fails')
+    errors = [line for line in r.stdout.splitlines() if 'ERROR' in line]
+    check_eq(len(errors), 1, 'one error line (%s)' % r.stdout[-1500:])
+    check('QEMU 6.0.0 is not a version src/device/compat.h knows' in
+          errors[0], errors[0])
 
 
 def installed(pattern):

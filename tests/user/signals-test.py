@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 
+from staticqemu import skip_reason
+
 LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
 CALLBACKS = os.environ['TEST_CALLBACKS']
 ARCHES = ['x86_64', 'aarch64', 's390x']
@@ -131,6 +133,9 @@ def main():
             if not shutil.which(f'qemu-{arch}'):
                 skip(f'/user/signals/{arch}', f'qemu-{arch} is not '
                      'installed (Debian package qemu-user)')
+                continue
+            if skip_reason(arch):
+                skip(f'/user/signals/{arch}', skip_reason(arch))
                 continue
             for opt in OPTS:
                 guest = guests.get(f'{arch}-{opt}')

@@ -3,8 +3,14 @@
 """User-mode tests: static guest programs under the stock qemu-<arch>,
 through the launcher, with the test callback library. TAP on stdout.
 
-user-test.py ARCH      the protocol, threading and signal tests for ARCH
-user-test.py config    configuration errors, launcher and preload forms
+user-test.py ARCH [QEMU]  the protocol, threading, signal and lifecycle
+                          tests for ARCH under QEMU: dynamic (Debian 12's
+                          qemu-ARCH, the in-process helper; the default),
+                          static (Debian 12's qemu-ARCH-static) or d13
+                          (Debian 13's static qemu-ARCH, fetched by
+                          scripts/fetch-static-qemu.sh); both static ones
+                          run under the supervisor
+user-test.py config       configuration errors, launcher and preload forms
 
 Guests come from GUEST_<ARCH> (raw protocol) and SEED_GUEST_<ARCH> (the
 seed's example against the guest library); empty means not built.
@@ -18,11 +24,18 @@ import subprocess
 import sys
 import tempfile
 import threading
+import termios
+import time
+
+from staticqemu import skip_reason
 
 LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
 HELPER = os.environ['USER_HELPER']
 CALLBACKS = os.environ['TEST_CALLBACKS']
 SEED_CALLBACKS = os.environ['SEED_CALLBACKS']
+FETCH_STATIC_QEMU = os.environ.get('FETCH_STATIC_QEMU', '')
+RAW_ONLY = ('raw loads and stores on a mapped control page are not served '
+            'by the supervisor backend (not implemented; docs/user-mode.md)')
 TIMEOUT = 300
 BIG_ENDIAN = {'s390x'}
 
@@ -66,21 +79,47 @@ def describe(p):
     return f'exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}'
 
 
+def find_qemu(arch, kind):
+    """The QEMU binary of @kind for @arch, or (None, why not)."""
+    if kind == 'dynamic':
+        q = shutil.which(f'qemu-{arch}')
+        if q and skip_reason(arch):
+            return None, skip_reason(arch)
+        return q, f'qemu-{arch} is not installed (Debian package qemu-user)'
+    if kind == 'static':
+        q = shutil.which(f'qemu-{arch}-static')
+        return q, (f'qemu-{arch}-static is not installed (Debian package '
+                   'qemu-user-static)')
+    p = run([FETCH_STATIC_QEMU], os.environ)
+    d = p.stdout.strip().splitlines()[-1] if p.returncode == 0 and \
+        p.stdout.strip() else ''
+    q = os.path.join(d, f'qemu-{arch}') if d else ''
+    if q and os.access(q, os.X_OK):
+        return q, ''
+    return None, ('cannot fetch Debian 13\'s qemu-user: ' +
+                  (p.stderr.strip() or 'no qemu-' + arch))
+
+
 class Arch:
-    def __init__(self, arch, guest, tmp):
+    def __init__(self, arch, guest, tmp, qemu='qemu-x86_64', kind='dynamic'):
         self.arch = arch
-        self.qemu = f'qemu-{arch}'
+        self.qemu = qemu
+        self.kind = kind
+        self.supervisor = kind != 'dynamic'
+        self.label = arch if kind == 'dynamic' else f'{arch}-{kind}'
         self.guest = guest
         self.tmp = tmp
         self.log = os.path.join(tmp, f'{arch}.log')
 
-    def launch(self, *args, lib=None, log=True, **env):
+    def launch(self, *args, lib=None, log=True, verbose=False, **env):
         if os.path.exists(self.log):
             os.unlink(self.log)
         e = clean_env(QEMU_BACKDOOR_LIB=lib or CALLBACKS, **env)
         if log:
             e['QEMU_BACKDOOR_ARGS'] = f'log={self.log}'
-        return run([LAUNCHER, self.qemu, self.guest] + list(args), e)
+        opts = ['--verbose'] if verbose else []
+        return run([LAUNCHER] + opts + [self.qemu, self.guest] + list(args),
+                   e)
 
     def read_log(self):
         try:
@@ -90,7 +129,7 @@ class Arch:
             return []
 
     def name(self, what):
-        return f'/user/{self.arch}/{what}'
+        return f'/user/{self.label}/{what}'
 
     def guest_case(self, case, *args, **env):
         p = self.launch(case, *args, **env)
@@ -104,6 +143,11 @@ class Arch:
         log = self.read_log()
         tap(p.returncode == 0 and log and 'size=65536' in log[0],
             self.name('data-size'), describe(p) + '\n'.join(log[:1]))
+        p = self.launch('hello', log=False, verbose=True)
+        want = 'under the supervisor' if self.supervisor else \
+            'with the in-process helper'
+        tap(p.returncode == 0 and want in p.stderr, self.name('backend'),
+            describe(p))
 
     def test_calls(self):
         p = self.launch('calls')
@@ -170,6 +214,209 @@ class Arch:
             describe(p) + f'\ncalls per vcpu {count}, expected {expect}, '
             f'misattributed {wrong}')
 
+    def test_library(self):
+        """The guest library's call path from 4 threads, signals arriving
+        with and without SA_RESTART: every call once, on its thread."""
+        lib_guest = os.environ.get(f'LIB_GUEST_{self.arch.upper()}')
+        for how in ('restart', 'norestart'):
+            name = self.name(f'library/threads-signals/{how}')
+            if not lib_guest:
+                skip(name, 'no guest library build for this architecture')
+                continue
+            if os.path.exists(self.log):
+                os.unlink(self.log)
+            e = clean_env(QEMU_BACKDOOR_LIB=CALLBACKS,
+                          QEMU_BACKDOOR_ARGS=f'log={self.log}')
+            p = run([LAUNCHER, self.qemu, lib_guest, 'threads', '4', '5000',
+                     how], e)
+            log = self.read_log()
+            vcpu_of = {int(pre): int(v) for _, v, pre in
+                       re.findall(r'thread (\d+) vcpu (\d+) prefix (\d+)',
+                                  p.stdout)}
+            count, wrong = {}, 0
+            for line in log:
+                m = re.match(r'call n=\d+ cmd=0x([0-9a-f]+) vcpu=(-?\d+)',
+                             line)
+                if m:
+                    cmd, vcpu = int(m.group(1), 16), int(m.group(2))
+                    count[vcpu] = count.get(vcpu, 0) + 1
+                    if cmd >> 40 and vcpu_of.get(cmd >> 40) != vcpu:
+                        wrong += 1
+            expect = {0: 1}
+            expect.update({v: 5001 for v in vcpu_of.values()})
+            tap(p.returncode == 0 and len(vcpu_of) == 4 and wrong == 0 and
+                count == expect and log[-1:] == ['exit calls=20005'], name,
+                describe(p) + f'\ncalls per vcpu {count}, expected '
+                f'{expect}, misattributed {wrong}')
+
+    def test_concurrent(self):
+        """Calls on two channels run at the same time (a callback that
+        waits for another call does not hold it up), with either backend."""
+        name = self.name('library/concurrent-calls')
+        lib_guest = os.environ.get(f'LIB_GUEST_{self.arch.upper()}')
+        if not lib_guest:
+            skip(name, 'no guest library build for this architecture')
+            return
+        p = run([LAUNCHER, self.qemu, lib_guest, 'concurrent'],
+                clean_env(QEMU_BACKDOOR_LIB=os.environ['WAIT_CALLBACKS']))
+        tap(p.returncode == 0 and 'waiting call returned 1, the other 2' in
+            p.stdout, name, describe(p))
+
+    def test_signals(self):
+        for how in (None, 'norestart', 'handler-calls'):
+            p = self.launch('signals', *([how] if how else []), log=False)
+            tap(p.returncode == 0, self.name('signals' + (f'/{how}' if how
+                                                         else '')),
+                describe(p))
+        p = self.launch('fork', log=False)
+        tap(p.returncode == 0, self.name('fork'), describe(p))
+        for code in ('0', '7', '255'):
+            p = self.launch('exit', code, log=False)
+            tap(p.returncode == int(code), self.name(f'exit-status/{code}'),
+                describe(p))
+
+    def start(self, *args, pty=False, **env):
+        """Popen of the launcher (or QEMU alone with bare=True) running a
+        guest that prints "ready" and waits for signals."""
+        bare = env.pop('bare', False)
+        e = clean_env(QEMU_BACKDOOR_LIB=CALLBACKS, **env)
+        cmd = ([] if bare else [LAUNCHER]) + [self.qemu, self.guest] + \
+            list(args)
+        if not pty:
+            p = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            p.tty = None
+            line = p.stdout.readline()
+            return p, line
+        master, slave = os.openpty()
+
+        def ctty():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        p = subprocess.Popen(cmd, env=e, stdin=slave, stdout=slave,
+                             stderr=slave, preexec_fn=ctty)
+        os.close(slave)
+        p.tty = master
+        out = b''
+        while b'ready' not in out:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return p, out.decode(errors='replace')
+
+    def finish(self, p, kids=()):
+        """Exit status and output of @p; a process left behind (one of
+        @kids holding the output open) is killed, and the status is
+        'timeout'."""
+        if p.tty is None:
+            try:
+                out, err = p.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                for k in list(kids) + [p.pid]:
+                    try:
+                        os.kill(k, signal.SIGKILL)
+                    except OSError:
+                        pass
+                out, err = p.communicate()
+                return 'timeout', out + err
+            return p.returncode, out + err
+        out = b''
+        while True:
+            try:
+                chunk = os.read(p.tty, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        p.wait(timeout=TIMEOUT)
+        os.close(p.tty)
+        return p.returncode, out.decode(errors='replace')
+
+    def test_lifecycle(self):
+        """Signals from outside, exit status and clean-up behave as
+        without the backdoor; if QEMU or the supervisor dies, the other
+        goes too."""
+        # Ctrl-C on a terminal: one SIGINT, as without the backdoor
+        results = {}
+        for bare in (False, True):
+            p, _ = self.start('wait-signals', pty=True, bare=bare)
+            os.write(p.tty, b'\x03')
+            results[bare] = self.finish(p)
+        rc, out = results[False]
+        tap(rc == 3 and 'SIGINT 1 SIGUSR1 0' in out and
+            results[True][0] == rc, self.name('lifecycle/ctrl-c'),
+            f'with the backdoor: {results[False]}\nwithout: {results[True]}')
+
+        # A signal sent to the launcher's process reaches the guest once
+        p, line = self.start('wait-signals')
+        os.kill(p.pid, signal.SIGUSR1)
+        rc, out = self.finish(p)
+        tap(line == 'ready\n' and rc == 3 and 'SIGINT 0 SIGUSR1 1' in out,
+            self.name('lifecycle/sigusr1-forwarded'), f'exit {rc}\n{out}')
+
+        # SIGTERM: dies of it, leaves no file and no process
+        base = os.path.join(self.tmp, 'life')
+        p, line = self.start('wait-signals', QEMU_BACKDOOR_PATH=base)
+        kids = children(p.pid)
+        os.kill(p.pid, signal.SIGTERM)
+        rc, out = self.finish(p)
+        tap(rc == -signal.SIGTERM and not os.path.exists(base + '.ctrl') and
+            not os.path.exists(base + '.data') and
+            not any(alive(k) for k in kids), self.name('lifecycle/sigterm'),
+            f'exit {rc}, children {kids}\n{out}')
+
+        if not self.supervisor:
+            skip(self.name('lifecycle/qemu-killed'), 'the helper runs '
+                 'inside QEMU: nothing else to stop')
+            skip(self.name('lifecycle/supervisor-killed'), 'no supervisor '
+                 'with the in-process helper')
+            skip(self.name('lifecycle/idle-server-sleeps'), 'no supervisor '
+                 'with the in-process helper')
+            return
+
+        # QEMU killed: the supervisor ends the same way and cleans up
+        p, line = self.start('wait-signals', QEMU_BACKDOOR_PATH=base)
+        kids = children(p.pid)
+        for k in kids:
+            os.kill(k, signal.SIGKILL)
+        rc, out = self.finish(p)
+        tap(len(kids) == 1 and rc == -signal.SIGKILL and
+            not os.path.exists(base + '.ctrl'),
+            self.name('lifecycle/qemu-killed'), f'exit {rc}, children '
+            f'{kids}\n{out}')
+
+        # The supervisor killed: QEMU goes too (the files stay, as for a
+        # SIGKILLed in-process helper)
+        p, line = self.start('wait-signals', QEMU_BACKDOOR_PATH=base)
+        kids = children(p.pid)
+        os.kill(p.pid, signal.SIGKILL)
+        gone = wait_gone(kids)
+        rc, out = self.finish(p, kids)
+        tap(len(kids) == 1 and rc == -signal.SIGKILL and gone,
+            self.name('lifecycle/supervisor-killed'), f'exit {rc}, '
+            f'children {kids} gone {gone}\n{out}')
+        for f in (base + '.ctrl', base + '.data'):
+            if os.path.exists(f):
+                os.unlink(f)
+
+        # No call for a while: the server thread sleeps in the kernel
+        p, line = self.start('wait-signals')
+        states = []
+        for _ in range(5):
+            time.sleep(0.2)
+            states.append(thread_states(p.pid))
+        os.kill(p.pid, signal.SIGUSR1)
+        rc, out = self.finish(p)
+        tap(rc == 3 and states and all(
+            st and all(s == 'S' for s in st.values()) for st in states),
+            self.name('lifecycle/idle-server-sleeps'),
+            f'thread states of the supervisor: {states}\n{out}')
+
     def test_die(self):
         for how in ('fault-dfl', 'fault-ign', 'raise-dfl', 'trap-dfl'):
             p = self.launch('die', how)
@@ -183,9 +430,16 @@ class Arch:
         tap(p.returncode == -signal.SIGSEGV and 'survived' not in p.stdout,
             self.name('disposition/read-only-control-store'), describe(p))
 
-    def test_lifecycle(self):
+    def test_fork_exec(self):
+        """The helper's owner rules (docs/user-mode.md, Lifecycle)."""
+        if self.supervisor:
+            for what in ('lifecycle/fork', 'lifecycle/exec'):
+                skip(self.name(what), 'the helper\'s owner rules: the '
+                     'supervisor serves every process of QEMU\'s from one '
+                     'library until QEMU ends (tested in lifecycle/*)')
+            return
         # A forked child shares the channel and leaves it to its parent
-        p = self.launch('fork')
+        p = self.launch('fork-channel')
         log = self.read_log()
         inits = [l for l in log if l.startswith('init ')]
         exits = [l for l in log if l.startswith('exit ')]
@@ -229,11 +483,28 @@ class Arch:
         self.test_registers()
         self.test_calls()
         self.test_env()
-        for case in ('handlers', 'smc', 'signals', 'mappings', 'atomics'):
-            self.guest_case(case)
+        # Under the supervisor a raw store makes no call and is reported
+        p = self.launch('raw-store')
+        calls = [l for l in self.read_log() if l.startswith('call ')]
+        if self.supervisor:
+            ok = (p.returncode == 0 and not calls and re.search(
+                r'^qemu-backdoor: the guest stored to offset 0x10 of .*: the '
+                r'supervisor serves no raw register access', p.stderr, re.M))
+        else:
+            ok = p.returncode == 0 and len(calls) == 1
+        tap(bool(ok), self.name('raw-store'), describe(p))
+        for case in ('handlers', 'smc', 'mappings', 'atomics'):
+            if self.supervisor and case in ('mappings', 'atomics'):
+                skip(self.name(case), RAW_ONLY)
+            else:
+                self.guest_case(case)
+        self.test_signals()
         self.test_threads()
         self.test_lifecycle()
+        self.test_library()
+        self.test_concurrent()
         self.test_die()
+        self.test_fork_exec()
         self.test_bench()
         self.test_seed(os.environ.get(f'SEED_GUEST_{self.arch.upper()}'))
 
@@ -403,6 +674,42 @@ def bad_library_tests(tmp, qemu, guest):
             ok = lines[0].startswith('init ') and \
                 any(l.startswith('call ') for l in lines)
         tap(ok, f'/user/callbacks/{name}', describe(p))
+def children(pid):
+    try:
+        with open(f'/proc/{pid}/task/{pid}/children') as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(') ')[-1][0] != 'Z'
+    except OSError:
+        return False
+
+
+def wait_gone(pids, seconds=30):
+    """True once none of @pids runs (they are not our children, so poll)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def thread_states(pid):
+    """{tid: state} of every thread of @pid."""
+    states = {}
+    try:
+        for tid in os.listdir(f'/proc/{pid}/task'):
+            with open(f'/proc/{pid}/task/{tid}/stat') as f:
+                states[int(tid)] = f.read().split(') ')[-1][0]
+    except OSError:
+        pass
+    return states
 
 
 def config_tests(tmp):
@@ -416,8 +723,18 @@ def config_tests(tmp):
 
     p = run([LAUNCHER, '--help'], clean_env())
     tap(p.returncode == 0 and 'qemu-aarch64' in p.stdout and
-        'QEMU_BACKDOOR_LIB' in p.stdout and '--print-helper' in p.stdout,
+        'QEMU_BACKDOOR_LIB' in p.stdout and '--print-helper' in p.stdout and
+        '--backend=helper|supervisor' in p.stdout,
         '/user/launcher/help', describe(p))
+    p = run([LAUNCHER, '--print-supervisor'], clean_env())
+    tap(p.returncode == 0 and
+        os.path.samefile(p.stdout.strip(), os.environ['USER_SUPERVISOR']),
+        '/user/launcher/print-supervisor', describe(p))
+    p = run([LAUNCHER, '--backend=inside', 'qemu-x86_64', '/bin/true'],
+            clean_env())
+    tap(p.returncode == 1 and len(p.stderr.splitlines()) == 1 and
+        "unknown backend 'inside'" in p.stderr, '/user/launcher/bad-backend',
+        describe(p))
     p = run([LAUNCHER, '--print-helper'], clean_env())
     tap(p.returncode == 0 and
         os.path.samefile(p.stdout.strip(), HELPER),
@@ -437,13 +754,38 @@ def config_tests(tmp):
     if not guest:
         skip('/user/config', 'no guest program built')
         return
+    if skip_reason(arch):
+        skip('/user/config', skip_reason(arch))
+        return
+
+    # Either backend can be forced: the supervisor runs a dynamic QEMU
+    # too; the helper cannot run in a static one and says so
+    log = os.path.join(tmp, 'forced.log')
+    p = run([LAUNCHER, '--backend=supervisor', '--verbose', qemu, guest,
+             'calls'], clean_env(QEMU_BACKDOOR_LIB=CALLBACKS,
+                                 QEMU_BACKDOOR_ARGS=f'log={log}'))
+    tap(p.returncode == 0 and 'under the supervisor' in p.stderr and
+        os.path.exists(log), '/user/launcher/force-supervisor', describe(p))
+    static = shutil.which(f'qemu-{arch}-static')
+    if static:
+        p = run([LAUNCHER, '--backend=helper', static, guest, 'hello'],
+                clean_env(QEMU_BACKDOOR_LIB=CALLBACKS))
+        tap(p.returncode == 1 and 'cannot run in' in p.stderr and
+            len(p.stderr.splitlines()) == 1 and 'guest ran' not in p.stdout,
+            '/user/launcher/force-helper-on-static', describe(p))
+    else:
+        skip('/user/launcher/force-helper-on-static', f'no qemu-{arch}-static '
+             '(Debian package qemu-user-static)')
 
     def bad(name, env, expect):
-        p = run([LAUNCHER, qemu, guest, 'hello'], clean_env(**env))
-        lines = p.stderr.splitlines()
-        tap(p.returncode not in (0, 'timeout') and len(lines) == 1 and
-            re.search(expect, lines[0]) and 'guest ran' not in p.stdout,
-            f'/user/config/{name}', describe(p))
+        for backend in ('helper', 'supervisor'):
+            p = run([LAUNCHER, f'--backend={backend}', qemu, guest, 'hello'],
+                    clean_env(**env))
+            lines = p.stderr.splitlines()
+            tap(p.returncode not in (0, 'timeout') and len(lines) == 1 and
+                re.search(expect, lines[0]) and 'guest ran' not in p.stdout,
+                '/user/config/' + ('supervisor/' if backend == 'supervisor'
+                                   else '') + name, describe(p))
 
     bad('unset', {}, r'^qemu-backdoor: QEMU_BACKDOOR_LIB is not set')
     bad('missing', {'QEMU_BACKDOOR_LIB': '/nonexistent/libx.so'},
@@ -501,6 +843,10 @@ def lifecycle_tests(tmp):
     if not busybox or not shutil.which('qemu-x86_64'):
         skip('/user/lifecycle', 'needs busybox (busybox-static) and '
              'qemu-x86_64')
+        return
+    if skip_reason('x86_64'):
+        # The owner rules, reaping and /proc/self/environ are the helper's
+        skip('/user/lifecycle', skip_reason('x86_64'))
         return
     # A TMPDIR of its own: what is reaped there is this test's only
     tmpdir = os.path.join(tmp, 'lifecycle')
@@ -650,15 +996,17 @@ def main():
             config_tests(tmp)
             lifecycle_tests(tmp)
         else:
+            kind = sys.argv[2] if len(sys.argv) > 2 else 'dynamic'
+            label = what if kind == 'dynamic' else f'{what}-{kind}'
             guest = os.environ.get(f'GUEST_{what.upper()}')
+            qemu, why = find_qemu(what, kind) if guest else (None, '')
             if not guest:
-                skip(f'/user/{what}', f'no cross compiler for {what} '
+                skip(f'/user/{label}', f'no cross compiler for {what} '
                      f'(install gcc-{what.replace("_", "-")}-linux-gnu)')
-            elif not shutil.which(f'qemu-{what}'):
-                skip(f'/user/{what}', f'qemu-{what} is not installed '
-                     '(Debian package qemu-user)')
+            elif not qemu:
+                skip(f'/user/{label}', why)
             else:
-                Arch(what, guest, tmp).all()
+                Arch(what, guest, tmp, qemu, kind).all()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f'1..{n}')

@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * User-mode backdoor supervisor: runs a qemu-<arch> that nothing can be
+ * preloaded into (a static build) as its child and serves the guest from
+ * outside QEMU, through the call slots of BASE.ctrl
+ * (docs/specs/backdoor.rst, "Call slots").
+ *
+ *   backdoor-supervisor QEMU [QEMU-ARGUMENTS...]
+ *
+ * Configured by the same QEMU_BACKDOOR_* variables as the in-process
+ * helper. The guest posts a call in a slot of a shared file page and
+ * wakes a server thread here with a futex on that page (QEMU turns a
+ * guest futex on a shared file mapping into a host futex on the same
+ * file page); both sides spin briefly before sleeping, so back-to-back
+ * calls cost no system call and an idle guest costs no CPU here.
+ */
+#define _GNU_SOURCE
+#include "loader.h"
+#include "qemu-backdoor-regs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG "qemu-backdoor"
+
+/* How long the server polls for the next request before it sleeps. */
+#define SERVER_SPIN_NS  50000
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#else
+#define cpu_relax() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
+/* The slot layout of qemu-backdoor-regs.h holds together */
+G_STATIC_ASSERT(BACKDOOR_USER_SLOT(BACKDOOR_USER_SLOTS) ==
+                BACKDOOR_USER_SLOTS_SIZE);
+G_STATIC_ASSERT(BACKDOOR_SLOT_TID + 4 <= BACKDOOR_USER_SLOT_SIZE);
+G_STATIC_ASSERT(BACKDOOR_SLOTS_NEXT + 4 <= BACKDOOR_USER_SLOT_SIZE);
+G_STATIC_ASSERT(BACKDOOR_USER_SLOTS_OFFSET >= BACKDOOR_USER_REGS_SIZE);
+
+/* Threads seen so far, for vcpu_index; a thread id maps to its index. */
+#define TID_TABLE_SIZE  4096
+
+static struct {
+    BackdoorCallbacks *cb;
+    bool big_endian;
+    uint8_t *data;
+    uint64_t data_size;
+    uint8_t *regs;              /* the register page of BASE.ctrl */
+    uint8_t *slots;             /* the slot area of BASE.ctrl */
+    int raw_reported;
+    char *base;
+    char *ctrl_path;
+    char *data_path;
+    const char *made[2];        /* the channel files made so far */
+    int n_made;
+    char *tmpdir;               /* made for a default base; removed at exit */
+    pid_t qemu;
+    int stop;
+    struct {
+        uint32_t tid;
+        int index;
+    } tids[TID_TABLE_SIZE];
+    int next_index;
+} sv;
+
+static void cleanup_files(void)
+{
+    while (sv.n_made) {
+        unlink(sv.made[--sv.n_made]);   /* never a file we did not make */
+    }
+    if (sv.tmpdir) {
+        rmdir(sv.tmpdir);
+        sv.tmpdir = NULL;
+    }
+}
+
+static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs(PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    cleanup_files();
+    exit(1);
+}
+
+/* Guest-order accessors for the shared pages. */
+static uint32_t ld32(const void *p)
+{
+    uint32_t v = __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+
+    return sv.big_endian ? GUINT32_FROM_BE(v) : GUINT32_FROM_LE(v);
+}
+
+static void st32(void *p, uint32_t v)
+{
+    v = sv.big_endian ? GUINT32_TO_BE(v) : GUINT32_TO_LE(v);
+    __atomic_store_n((uint32_t *)p, v, __ATOMIC_SEQ_CST);
+}
+
+static uint64_t ld64(const void *p)
+{
+    uint64_t v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+
+    return sv.big_endian ? GUINT64_FROM_BE(v) : GUINT64_FROM_LE(v);
+}
+
+static void st64(void *p, uint64_t v)
+{
+    v = sv.big_endian ? GUINT64_TO_BE(v) : GUINT64_TO_LE(v);
+    __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE);
+}
+
+/* Shared (not private) futexes: the guest's are on the same file page. */
+static long futex(void *addr, int op, uint32_t val)
+{
+    return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/*
+ * vcpu_index: QEMU's CPU index is not visible from outside QEMU, so the
+ * main guest thread (whose thread id is QEMU's pid) is 0 and every other
+ * thread gets the next index at its first call.
+ */
+static int vcpu_index(uint32_t tid)
+{
+    unsigned h = (tid * 2654435761u) % TID_TABLE_SIZE;
+
+    if (tid == (uint32_t)sv.qemu) {
+        return 0;
+    }
+    for (unsigned i = 0; i < TID_TABLE_SIZE; i++, h = (h + 1) % TID_TABLE_SIZE) {
+        if (sv.tids[h].tid == tid) {
+            return sv.tids[h].index;
+        }
+        if (sv.tids[h].tid == 0) {
+            sv.tids[h].tid = tid;
+            sv.tids[h].index = ++sv.next_index;
+            return sv.tids[h].index;
+        }
+    }
+    return ++sv.next_index;     /* table full: a new index per call */
+}
+
+/*
+ * Server threads. At most one polls the slots (the poller); SLEEPING tells
+ * the guest that none does, so a guest that posts a call then rings
+ * DOORBELL. The poller runs the calls it finds itself, so a call back to
+ * back costs no more than with one thread. Calls must not wait for each
+ * other though (the in-process helper runs them concurrently): a guest
+ * whose call is not answered within its spin rings DOORBELL before it
+ * sleeps, and a thread sleeping there takes the calls nobody runs. One
+ * thread is kept asleep for that whenever the others are in calls.
+ */
+#define MAX_SERVERS 64
+
+static struct {
+    int polling;                /* a thread polls */
+    int asleep;                 /* threads waiting on DOORBELL */
+    int count;
+    pthread_t threads[MAX_SERVERS];
+    uint8_t serving[BACKDOOR_USER_SLOTS];   /* a thread runs this slot */
+    GMutex lock;                /* threads[], count, the tid table */
+} srv;
+
+static void *server(void *opaque);
+
+/* Another thread for calls to come. */
+static void spawn_server(void)
+{
+    g_mutex_lock(&srv.lock);
+    if (srv.count < MAX_SERVERS &&
+        !pthread_create(&srv.threads[srv.count], NULL, server, NULL)) {
+        srv.count++;
+        __atomic_add_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
+    }
+    g_mutex_unlock(&srv.lock);
+}
+
+static void ring(int n)
+{
+    __atomic_add_fetch((uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL), 1,
+                       __ATOMIC_SEQ_CST);
+    futex(sv.slots + BACKDOOR_SLOTS_DOORBELL, FUTEX_WAKE, n);
+}
+
+static void set_sleeping(uint32_t v)
+{
+    __atomic_store_n((uint32_t *)(sv.slots + BACKDOOR_SLOTS_SLEEPING), v,
+                     __ATOMIC_SEQ_CST);
+}
+
+static unsigned slots_used(void)
+{
+    unsigned used = ld32(sv.slots + BACKDOOR_SLOTS_USED);
+
+    return used < BACKDOOR_USER_SLOTS ? used : BACKDOOR_USER_SLOTS;
+}
+
+/* Claim a posted request no thread runs yet: its slot index, or -1. */
+static int claim_pending(void)
+{
+    unsigned used = slots_used();
+
+    for (unsigned i = 0; i < used; i++) {
+        uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
+
+        if (!__atomic_load_n(&srv.serving[i], __ATOMIC_ACQUIRE) &&
+            ld32(slot + BACKDOOR_SLOT_REQ) != ld32(slot + BACKDOOR_SLOT_DONE) &&
+            !__atomic_exchange_n(&srv.serving[i], 1, __ATOMIC_ACQ_REL)) {
+            if (ld32(slot + BACKDOOR_SLOT_REQ) !=
+                ld32(slot + BACKDOOR_SLOT_DONE)) {
+                return i;
+            }
+            /* Answered meanwhile by the thread that just let it go */
+            __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
+        }
+    }
+    return -1;
+}
+
+static bool any_pending(void)
+{
+    unsigned used = slots_used();
+
+    for (unsigned i = 0; i < used; i++) {
+        uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
+
+        if (!__atomic_load_n(&srv.serving[i], __ATOMIC_ACQUIRE) &&
+            ld32(slot + BACKDOOR_SLOT_REQ) != ld32(slot + BACKDOOR_SLOT_DONE)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Run the call posted in slot @i; the result goes back in the slot. */
+static void serve(unsigned i)
+{
+    static __thread uint32_t last_tid;
+    static __thread int last_index;
+    uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
+    uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
+    uint32_t tid = ld32(slot + BACKDOOR_SLOT_TID);
+    qemu_backdoor_call call = {
+        .cmd = ld64(slot + BACKDOOR_SLOT_CMD),
+        .data = sv.data,
+        .data_size = sv.data_size,
+        .guest_big_endian = sv.big_endian,
+        .mode = QEMU_BACKDOOR_MODE_USER,
+    };
+
+    if (tid != last_tid || !tid) {
+        g_mutex_lock(&srv.lock);
+        last_index = vcpu_index(tid);
+        g_mutex_unlock(&srv.lock);
+        last_tid = tid;
+    }
+    call.vcpu_index = last_index;
+    if (!__atomic_load_n(&srv.asleep, __ATOMIC_RELAXED)) {
+        spawn_server();         /* for calls that come meanwhile */
+    }
+
+    st64(slot + BACKDOOR_SLOT_RESULT, backdoor_callbacks_call(sv.cb, &call));
+    /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
+    st32(slot + BACKDOOR_SLOT_DONE, req);
+    __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
+    if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
+                        __ATOMIC_SEQ_CST)) {
+        futex(slot + BACKDOOR_SLOT_DONE, FUTEX_WAKE, INT_MAX);
+    }
+}
+
+/*
+ * The seed's raw register accesses are not served (docs/user-mode.md): a
+ * guest store to the register page only changes the file. Say so once,
+ * when the server is about to sleep and at exit, rather than let the guest
+ * wait silently for a result that never comes.
+ */
+static void check_raw_stores(void)
+{
+    for (unsigned off = BACKDOOR_REG_CMD; off < 4096; off += 8) {
+        if (*(volatile uint64_t *)(sv.regs + off) &&
+            !__atomic_exchange_n(&sv.raw_reported, 1, __ATOMIC_RELAXED)) {
+            fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s: "
+                    "the supervisor serves no raw register access, that "
+                    "store made no call; use the guest library or the call "
+                    "slots (docs/user-mode.md)\n", off, sv.ctrl_path);
+            break;
+        }
+    }
+}
+
+static void server_sleep(uint32_t bell)
+{
+    __atomic_add_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&sv.stop, __ATOMIC_SEQ_CST)) {
+        futex(sv.slots + BACKDOOR_SLOTS_DOORBELL, FUTEX_WAIT, bell);
+    }
+    __atomic_sub_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Poll for calls and run them; false once idle for a while. */
+static void poll_slots(void)
+{
+    for (;;) {
+        uint64_t until = now_ns() + SERVER_SPIN_NS;
+        int i;
+
+        /*
+         * Poll a little: a guest calling in a loop is back in a moment.
+         * Yield now and then: on a busy host the caller may be waiting
+         * for this CPU.
+         */
+        for (unsigned n = 1; (i = claim_pending()) < 0; n++) {
+            if (n % 256 == 0) {
+                if (now_ns() > until ||
+                    __atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
+                    return;
+                }
+                sched_yield();
+            }
+            cpu_relax();
+        }
+        serve(i);
+    }
+}
+
+static void *server(void *opaque)
+{
+    uint32_t *doorbell = (uint32_t *)(sv.slots + BACKDOOR_SLOTS_DOORBELL);
+    sigset_t all;
+    int i, no = 0;
+
+    (void)opaque;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    __atomic_sub_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);   /* awake */
+    while (!__atomic_load_n(&sv.stop, __ATOMIC_ACQUIRE)) {
+        uint32_t bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
+
+        no = 0;
+        if (__atomic_compare_exchange_n(&srv.polling, &no, 1, 0,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+            set_sleeping(0);
+            poll_slots();
+            check_raw_stores();
+            /*
+             * Stop polling. The guest publishes REQ, then reads SLEEPING
+             * and, if set, rings DOORBELL; we set SLEEPING, then look at
+             * every REQ: one of the two sees the other.
+             */
+            bell = __atomic_load_n(doorbell, __ATOMIC_SEQ_CST);
+            set_sleeping(1);
+            __atomic_store_n(&srv.polling, 0, __ATOMIC_SEQ_CST);
+            if (any_pending()) {
+                continue;
+            }
+        } else {
+            /* Woken by a caller that waits: run what nobody runs */
+            while ((i = claim_pending()) >= 0) {
+                serve(i);
+            }
+        }
+        server_sleep(bell);
+    }
+    return NULL;
+}
+
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    uint64_t v;
+
+    errno = 0;
+    v = strtoull(s, &end, 0);
+    if (errno || end == s) {
+        return 0;
+    }
+    switch (*end) {
+    case 'k': case 'K':
+        v <<= 10, end++;
+        break;
+    case 'm': case 'M':
+        v <<= 20, end++;
+        break;
+    case 'g': case 'G':
+        v <<= 30, end++;
+        break;
+    }
+    return *end ? 0 : v;
+}
+
+/*
+ * The guest's byte order, from the name qemu-<arch>[-static]: a static
+ * QEMU exports nothing to ask.
+ */
+static bool target_big_endian(const char *qemu)
+{
+    static const char *const big[] = {
+        "aarch64_be", "armeb", "hppa", "m68k", "microblaze", "mips",
+        "mips64", "mipsn32", "or1k", "ppc", "ppc64", "s390x", "sh4eb",
+        "sparc", "sparc32plus", "sparc64", "xtensaeb", NULL,
+    };
+    const char *name = strrchr(qemu, '/') ? strrchr(qemu, '/') + 1 : qemu;
+    g_autofree char *arch = NULL;
+    size_t len;
+
+    if (strncmp(name, "qemu-", 5)) {
+        die("'%s' is not a user-mode QEMU (qemu-<arch>): cannot tell the "
+            "guest's byte order", qemu);
+    }
+    arch = g_strdup(name + 5);
+    len = strlen(arch);
+    if (len > 7 && !strcmp(arch + len - 7, "-static")) {
+        arch[len - 7] = '\0';
+    }
+    for (int i = 0; big[i]; i++) {
+        if (!strcmp(arch, big[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A base path the user gives may be in a shared directory such as /tmp:
+ * follow no symlink and take over no file of another user.
+ */
+static int open_channel_file(const char *path)
+{
+    struct stat st;
+    int fd;
+
+    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        die("cannot create %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 077)) {
+        die("%s exists and is not a private file of this user: remove it "
+            "or choose another QEMU_BACKDOOR_PATH", path);
+    }
+    sv.made[sv.n_made++] = path;
+    if (ftruncate(fd, 0)) {
+        die("cannot truncate %s: %s", path, strerror(errno));
+    }
+    return fd;
+}
+
+static void *map_file(int fd, uint64_t size, off_t offset, const char *path)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                   offset);
+
+    if (p == MAP_FAILED) {
+        die("cannot map %s: %s", path, strerror(errno));
+    }
+    return p;
+}
+
+/*
+ * BASE.ctrl holds the registers a guest can read without help (ID,
+ * FEATURES, DATA_SIZE, in its byte order) and the slot area.
+ */
+static void make_files(const char *base)
+{
+    uint8_t regs[16];
+    int fd;
+
+    if (base && *base) {
+        sv.base = g_strdup(base);
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        char *templ = g_strdup_printf("%s/qemu-backdoor.XXXXXX",
+                                      tmp && *tmp ? tmp : "/tmp");
+
+        if (!mkdtemp(templ)) {
+            die("cannot create a directory %s: %s", templ, strerror(errno));
+        }
+        sv.tmpdir = templ;
+        sv.base = g_strdup_printf("%s/backdoor", templ);
+    }
+    sv.ctrl_path = g_strdup_printf("%s.ctrl", sv.base);
+    sv.data_path = g_strdup_printf("%s.data", sv.base);
+
+    fd = open_channel_file(sv.ctrl_path);
+    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_ID, BACKDOOR_ID);
+    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_FEATURES,
+                       BACKDOOR_FEATURES | BACKDOOR_FEATURE_USER_SLOTS);
+    qemu_backdoor_st64(sv.big_endian, regs + BACKDOOR_REG_DATA_SIZE,
+                       sv.data_size);
+    if (pwrite(fd, regs, sizeof(regs), 0) != sizeof(regs) ||
+        ftruncate(fd, BACKDOOR_USER_SLOTS_OFFSET + BACKDOOR_USER_SLOTS_SIZE)) {
+        die("cannot write %s: %s", sv.ctrl_path, strerror(errno));
+    }
+    sv.regs = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
+                       BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
+    sv.slots = sv.regs + BACKDOOR_USER_SLOTS_OFFSET;
+    close(fd);
+
+    fd = open_channel_file(sv.data_path);
+    if (ftruncate(fd, sv.data_size)) {
+        die("cannot create %s: %s", sv.data_path, strerror(errno));
+    }
+    sv.data = map_file(fd, sv.data_size, 0, sv.data_path);
+    close(fd);
+}
+
+/*
+ * Signals sent to the supervisor go on to QEMU, which decides what they
+ * do. One the terminal sent (SI_KERNEL: Ctrl-C, Ctrl-\) reached QEMU, in
+ * the same process group, already.
+ */
+static const int forwarded[] = {
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH,
+};
+
+static void forward(int sig, siginfo_t *info, void *uc)
+{
+    (void)uc;
+    if (info->si_code != SI_KERNEL && sv.qemu > 0) {
+        kill(sv.qemu, sig);
+    }
+}
+
+static void install_forwarding(void)
+{
+    struct sigaction sa = { .sa_sigaction = forward,
+                            .sa_flags = SA_SIGINFO | SA_RESTART };
+
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < G_N_ELEMENTS(forwarded); i++) {
+        sigaction(forwarded[i], &sa, NULL);
+    }
+}
+
+/* The child: QEMU, which dies with us. */
+static void G_GNUC_NORETURN run_qemu(char **argv, sigset_t *old,
+                                     pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) {
+        _exit(127);             /* we died before the prctl */
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(forwarded); i++) {
+        signal(forwarded[i], SIG_DFL);
+    }
+    sigprocmask(SIG_SETMASK, old, NULL);
+    execv(argv[0], argv);
+    fprintf(stderr, PROG ": cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* End the way QEMU ended: its exit status, or its fatal signal. */
+static void G_GNUC_NORETURN exit_like(int status)
+{
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        struct rlimit no_core = { 0, 0 };
+        sigset_t set;
+
+        /* QEMU dumped core already if it was to */
+        setrlimit(RLIMIT_CORE, &no_core);
+        signal(sig, SIG_DFL);
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+        raise(sig);
+        _exit(128 + sig);
+    }
+    _exit(WEXITSTATUS(status));
+}
+
+int main(int argc, char **argv)
+{
+    qemu_backdoor_info info = { .mode = QEMU_BACKDOOR_MODE_USER };
+    g_autoptr(GError) err = NULL;
+    const char *lib, *size;
+    char *qemu;
+    sigset_t all, old;
+    pid_t parent = getpid();
+    int status, n_servers;
+
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: backdoor-supervisor QEMU [ARGUMENTS...] "
+                "(run by qemu-backdoor; see docs/user-mode.md)\n");
+        return 2;
+    }
+    qemu = g_find_program_in_path(argv[1]);
+    if (!qemu) {
+        die("'%s' not found", argv[1]);
+    }
+    argv[1] = qemu;
+    sv.big_endian = target_big_endian(qemu);
+
+    lib = getenv("QEMU_BACKDOOR_LIB");
+    if (!lib || !*lib) {
+        die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
+            "library (see docs/user-mode.md)");
+    }
+    sv.data_size = 1 << 20;
+    size = getenv("QEMU_BACKDOOR_DATA_SIZE");
+    if (size && *size) {
+        sv.data_size = parse_size(size);
+        if (sv.data_size < 4096 || sv.data_size > (1ull << 30) ||
+            (sv.data_size & (sv.data_size - 1))) {
+            die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
+                "4K to 1G", size);
+        }
+    }
+    make_files(getenv("QEMU_BACKDOOR_PATH"));
+
+    info.args = getenv("QEMU_BACKDOOR_ARGS");
+    info.id = sv.base;
+    info.data = sv.data;
+    info.data_size = sv.data_size;
+    info.guest_big_endian = sv.big_endian;
+    sv.cb = backdoor_callbacks_load(lib, &info, &err);
+    if (!sv.cb) {
+        die("%s", err->message);
+    }
+
+    /* What the guest sees: the base, none of our own settings */
+    unsetenv("QEMU_BACKDOOR_LIB");
+    unsetenv("QEMU_BACKDOOR_ARGS");
+    unsetenv("QEMU_BACKDOOR_DATA_SIZE");
+    setenv("QEMU_BACKDOOR_PATH", sv.base, 1);
+    fflush(NULL);
+
+    /* No signal is forwarded before QEMU's pid is known */
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    install_forwarding();
+    /* One server and one for calls while it runs one; more on demand */
+    spawn_server();
+    spawn_server();
+    if (!srv.count) {
+        backdoor_callbacks_unload(sv.cb);
+        die("cannot start the server thread");
+    }
+    sv.qemu = fork();
+    if (sv.qemu == 0) {
+        run_qemu(argv + 1, &old, parent);
+    }
+    if (sv.qemu < 0) {
+        int e = errno;
+
+        __atomic_store_n(&sv.stop, 1, __ATOMIC_RELEASE);
+        backdoor_callbacks_unload(sv.cb);
+        die("cannot fork: %s", strerror(e));
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+
+    while (waitpid(sv.qemu, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = W_EXITCODE(127, 0);
+            break;
+        }
+    }
+
+    /* Let the servers finish the calls in progress, then stop them */
+    __atomic_store_n(&sv.stop, 1, __ATOMIC_SEQ_CST);
+    ring(INT_MAX);
+    /* A server may start another before it sees the stop: count again */
+    for (int i = 0; ; i++) {
+        pthread_t t;
+
+        g_mutex_lock(&srv.lock);
+        n_servers = srv.count;
+        t = srv.threads[i < n_servers ? i : 0];
+        g_mutex_unlock(&srv.lock);
+        if (i >= n_servers) {
+            break;
+        }
+        pthread_join(t, NULL);
+    }
+    check_raw_stores();
+    backdoor_callbacks_unload(sv.cb);
+    fflush(NULL);
+    cleanup_files();
+    exit_like(status);
+}
