@@ -126,6 +126,22 @@ def test_hot_reload(tmp):
     tap(not errors, prefix + '/every-result-followed', errors[:5])
 
 
+def test_guest_memory():
+    """A callback reads and writes the guest's memory by its virtual
+    addresses; unmapped, read-only and wrapping ranges are refused."""
+    r = run('x86_64', os.environ['USER_GUEST_MEMORY'], [],
+            os.environ['STATE_CALLBACKS'])
+    out = r.stdout.decode(errors='replace').splitlines()
+    results = [line[3:] for line in out if line.startswith('@@ ')]
+    for line in results:
+        ok = line.startswith('ok ')
+        name = line.split(' ', 2)[1] if ok else line.split(' ', 3)[2]
+        tap(ok, '/user/x86_64/guest-memory/' + name.rstrip(':'), line)
+    tap(r.returncode == 0 and len(results) == 7,
+        '/user/x86_64/guest-memory/all', 'exit %d, %d results: %s' %
+        (r.returncode, len(results), r.stderr.decode(errors='replace')))
+
+
 def main():
     big_endian = {'s390x': 1}
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,6 +190,7 @@ def main():
                 'no user-mode channel at' in err, prefix + '/cli-no-channel',
                 'exit %d: %s' % (r.returncode, err))
         test_hot_reload(tmp)
+        test_guest_memory()
     print('1..%d' % n_tests)
     return 1 if failures else 0
 
