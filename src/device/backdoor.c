@@ -567,10 +567,12 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
                                                               &info), &err);
     if (!s->callbacks) {
         error_setg(errp, "backdoor: %s", err->message);
+        g_clear_pointer(&s->loaded_args, g_free);
         return;
     }
     if (!backdoor_update_blocker(s, errp)) {
         backdoor_unload(s);
+        g_clear_pointer(&s->loaded_args, g_free);
         return;
     }
 

@@ -324,7 +324,8 @@ def snapshot_restore(table, kernel):
     initrd = os.path.join(work, 'initramfs.cpio')
     guestvm.make_initramfs(initrd, init, {}, E.get('BUSYBOX', '/bin/busybox'))
     img = os.path.join(work, 'disk.qcow2')
-    run(['qemu-img', 'create', '-q', '-f', 'qcow2', img, '64M'])
+    run(['qemu-img', 'create', '-q', '-f', 'qcow2', img, '64M'],
+        env={'LD_PRELOAD': ''})
     argv = [LAUNCHER, E['QEMU_SYSTEM'], '-M', 'q35', '-accel', 'tcg',
             '-smp', '1', '-m', '256M', '-nodefaults', '-display', 'none',
             '-serial', 'stdio', '-monitor', 'none', '-no-reboot',

@@ -183,7 +183,10 @@ class QmpVm:
                     self.console.write(line + '\n')
                     self.console.flush()
                     if '@@ ' in line:
-                        out.append(line[line.index('@@ ') + 3:])
+                        # After a loadvm the guest's output goes on from
+                        # the snapshot: a line cut short at the loadvm is
+                        # glued to the next; keep the last one
+                        out.append(line[line.rindex('@@ ') + 3:])
                 else:
                     out.append(line)
                 self.cond.notify_all()

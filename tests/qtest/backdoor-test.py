@@ -620,11 +620,17 @@ def hmp(q, line):
     return q.qmp_cmd('human-monitor-command', **{'command-line': line})
 
 
+def tool_env():
+    """A tool's environment, not under test: without a sanitizer's preload
+    (qemu-img hangs with libasan preloaded)."""
+    return {k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'}
+
+
 def snapshot_disk():
     """A qcow2 image for savevm to write to; returns its -drive args."""
     img = os.path.join(workdir, 'snap-%d.qcow2' % random.getrandbits(32))
     subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', img, '16M'],
-                   check=True)
+                   check=True, env=tool_env())
     return ['-drive', 'if=none,id=disk0,format=qcow2,file=' + img]
 
 
