@@ -31,19 +31,21 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The suites that can run sanitized (docs/building.rst says why the others
 # do not): the guest library natively, the device in qemu-system-x86_64
-# (qtest, and a Linux guest), the user-mode helper in qemu-<arch>. The
-# loader is in both.
+# (qtest, and a Linux guest), the user-mode helper in qemu-<arch>, the
+# supervisor beside a static qemu-<arch>. The loader is in all of them.
 DEFAULT_TESTS = ['guest-lib', 'headers', 'qtest', 'guest-system',
                  'user-x86_64', 'user-aarch64', 'user-s390x', 'user-config',
                  'guest-user', 'user-fuzz-x86_64', 'user-fuzz-aarch64',
-                 'user-fuzz-s390x']
+                 'user-fuzz-s390x', 'user-static-x86_64', 'user-d13-aarch64']
 
 SANITIZE = ['-Db_sanitize=address,undefined',
             '-Dc_args=-fno-sanitize-recover=all']
 
 # qemu-<arch> gets the runtime from a static wrapper found first in PATH:
 # user-test.py clears LD_PRELOAD, and the runtime must come first in the
-# preload list. A second preload, built without sanitizers, takes the
+# preload list. The qemu-<arch> found in PATH is a script whose interpreter
+# is that wrapper, so that the launcher, which runs a static (ELF) QEMU
+# under the supervisor, still takes it for the dynamic QEMU it wraps. A second preload, built without sanitizers, takes the
 # runtime out of LD_PRELOAD again before QEMU copies the environment for
 # the guest, so the guest sees the environment it sees without ASan.
 WRAPPER_C = r'''
@@ -57,13 +59,15 @@ int main(int argc, char **argv)
     const char *pre = getenv("LD_PRELOAD");
     char *v;
 
-    (void)argc;
+    if (argc < 2) {
+        return 127;
+    }
     if (asprintf(&v, "%s:%s%s%s", RUNTIME, UNPRELOAD, pre && *pre ? ":" : "",
                  pre ? pre : "") < 0) {
         return 127;
     }
     setenv("LD_PRELOAD", v, 1);
-    execv(REAL, argv);
+    execv(REAL, argv + 1);      /* argv[1]: the script, as QEMU's argv[0] */
     perror(REAL);
     return 127;
 }
@@ -172,8 +176,13 @@ def make_wrappers(build, runtime):
     for arch in ('x86_64', 'aarch64', 's390x'):
         real = shutil.which('qemu-' + arch)
         if real:
-            sh(['cc', '-static', '-O2', '-o', os.path.join(bindir, 'qemu-' +
-                arch), src, '-DREAL="%s"' % real] + defs)
+            wrap = os.path.join(bindir, 'wrap-qemu-' + arch)
+            sh(['cc', '-static', '-O2', '-o', wrap, src,
+                '-DREAL="%s"' % real] + defs)
+            script = os.path.join(bindir, 'qemu-' + arch)
+            with open(script, 'w') as f:
+                f.write('#!%s\n' % wrap)
+            os.chmod(script, 0o755)
     return bindir
 
 
