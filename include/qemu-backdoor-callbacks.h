@@ -27,6 +27,12 @@
  *   2  Event rings (register map 1.1): qemu_backdoor_event,
  *      qemu_backdoor_batch and qemu_backdoor_callbacks.batch. A library
  *      without batch gets each event as a call of its command.
+ *      Snapshots, migration and hot reload: qemu_backdoor_callbacks.save
+ *      and .load. A device whose library sets neither cannot be migrated
+ *      or snapshotted. Libraries may be swapped while the guest runs:
+ *      the old one's exit runs before the new one's init.
+ *      Guest memory: qemu_backdoor_call.guest_read/.guest_write and
+ *      qemu_backdoor_guest_read()/qemu_backdoor_guest_write().
  *
  * Compatibility: structs the host fills start with a version field and only
  * grow at the end ("added in version N"); read a field only when
@@ -35,6 +41,7 @@
 #ifndef QEMU_BACKDOOR_CALLBACKS_H
 #define QEMU_BACKDOOR_CALLBACKS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -108,6 +115,9 @@ typedef struct qemu_backdoor_info {
  *              come from a vCPU (qtest, DMA)
  * @mode: system or user mode
  * @opaque: the library's own pointer, as set by its init
+ * @guest_read: added in version 2; use qemu_backdoor_guest_read()
+ * @guest_write: added in version 2; use qemu_backdoor_guest_write()
+ * @host: added in version 2; the host's own, do not use
  *
  * Only valid for the duration of the call.
  */
@@ -120,6 +130,12 @@ typedef struct qemu_backdoor_call {
     int vcpu_index;
     qemu_backdoor_mode mode;
     void *opaque;
+    /* added in version 2: guest memory */
+    int (*guest_read)(const struct qemu_backdoor_call *call, uint64_t addr,
+                      void *buf, uint64_t len);
+    int (*guest_write)(const struct qemu_backdoor_call *call, uint64_t addr,
+                       const void *buf, uint64_t len);
+    void *host;
 } qemu_backdoor_call;
 
 /**
@@ -170,8 +186,20 @@ typedef struct qemu_backdoor_batch {
  * @opaque: handed back in every qemu_backdoor_call and to @exit
  * @error: set by a failing init to a message saying why (static storage
  *         or storage that lives until the library is unloaded)
+ * @save: optional, added in version 2; with @load, makes the device
+ *        migratable (savevm, migrate). Called with the VM stopped, no call
+ *        running. Set *@state to a malloc()ed buffer of *@size bytes
+ *        holding the library's state (the host free()s it), or leave it
+ *        NULL for no state. Return 0, or non-zero to fail the save.
+ * @load: optional, added in version 2; restore the state a @save wrote
+ *        (loadvm, incoming migration), with the VM stopped, no call
+ *        running. @state is only valid during the call; it may come from
+ *        another host or an older build of the library: check it. Return
+ *        0, or non-zero to fail the load.
  *
- * The host zeroes the struct before init.
+ * The host zeroes the struct before init. The data channel migrates with
+ * the VM whether or not a library has hooks; only the library's own state
+ * needs them.
  *
  * Threading: @call may run concurrently on several threads. In system mode
  * QEMU serializes calls to one device (they run under QEMU's global lock),
@@ -190,8 +218,10 @@ typedef struct qemu_backdoor_callbacks {
     void (*exit)(void *opaque);
     void *opaque;
     const char *error;
-    /* Added in version 2 (other version-2 fields go above this block) */
-    /* Event rings */
+    /* added in version 2: snapshots and migration */
+    int (*save)(void *opaque, void **state, uint64_t *size);
+    int (*load)(void *opaque, const void *state, uint64_t size);
+    /* added in version 2: event rings */
     void (*batch)(const qemu_backdoor_batch *batch);
 } qemu_backdoor_callbacks;
 
@@ -210,8 +240,11 @@ extern QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version;
  * @cb: zeroed struct to fill; @cb->call is required
  *
  * Called once per device (system mode) or once per process (user mode),
- * before the guest can make any call. Return 0 on success; any other value
- * stops QEMU at start-up with @cb->error as the reason.
+ * before the guest can make any call, and again for each hot reload (a
+ * library swapped in while the guest runs; the old one's exit has run).
+ * Return 0 on success; any other value stops QEMU at start-up with
+ * @cb->error as the reason (in a hot reload: fails it, see
+ * docs/callbacks.rst).
  */
 QEMU_BACKDOOR_EXPORT int
 qemu_backdoor_callbacks_init(const qemu_backdoor_info *info,
@@ -269,6 +302,50 @@ qemu_backdoor_data_st64(const qemu_backdoor_call *call, uint64_t offset,
 {
     qemu_backdoor_st64(call->guest_big_endian, (char *)call->data + offset,
                        value);
+}
+
+/**
+ * qemu_backdoor_guest_read() - copy guest memory into @buf
+ * @call: the call being run (only valid during it)
+ * @addr: guest address: physical in system mode (as the device would
+ *        DMA it: through the IOMMU if the machine has one), the calling
+ *        process's virtual address in user mode
+ * @buf: host buffer of @len bytes
+ * @len: bytes to copy
+ *
+ * All or nothing is checked first: every byte must be guest RAM (system
+ * mode) or mapped readable by the guest (user mode). No guest address can
+ * reach host memory outside the guest. Values are in the guest's byte
+ * order (see the access helpers below).
+ *
+ * Returns: 0, -EFAULT when a byte is outside the guest's memory (or the
+ * IOMMU refuses it), -ENOSYS when the host cannot (see docs/callbacks.rst).
+ */
+static inline int qemu_backdoor_guest_read(const qemu_backdoor_call *call,
+                                           uint64_t addr, void *buf,
+                                           uint64_t len)
+{
+    if (call->version < 2 || !call->guest_read) {
+        return -ENOSYS;
+    }
+    return call->guest_read(call, addr, buf, len);
+}
+
+/**
+ * qemu_backdoor_guest_write() - copy @buf into guest memory
+ * @call, @addr, @len: as qemu_backdoor_guest_read()
+ * @buf: host buffer of @len bytes
+ *
+ * Returns: as qemu_backdoor_guest_read(); writable memory is needed.
+ */
+static inline int qemu_backdoor_guest_write(const qemu_backdoor_call *call,
+                                            uint64_t addr, const void *buf,
+                                            uint64_t len)
+{
+    if (call->version < 2 || !call->guest_write) {
+        return -ENOSYS;
+    }
+    return call->guest_write(call, addr, buf, len);
 }
 
 #ifdef __cplusplus

@@ -17,7 +17,7 @@ packages="
     gcc libc6-dev binutils make pkg-config meson ninja-build python3
     python3-venv
     libglib2.0-dev
-    qemu-system-x86 qemu-user
+    qemu-system-x86 qemu-user qemu-utils
     dpkg-dev libpixman-1-dev libfdt-dev zlib1g-dev
     libcapstone-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross

@@ -10,6 +10,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <gmodule.h>
 #include <pthread.h>
@@ -35,6 +36,10 @@ typedef int (*InitFn)(const qemu_backdoor_info *info,
 
 struct BackdoorCallbacks {
     GModule *module;
+    char *name;                 /* as the user gave it */
+    char *path;                 /* as found */
+    gpointer init;              /* InitFn or SeedInitFn */
+    bool started;               /* init ran and succeeded, exit not yet */
     qemu_backdoor_callbacks cb;
     SeedCallFn seed_call;       /* non-NULL for a seed-API library */
     int *seed_big_endian;       /* its ldq_p() byte order, if it has one */
@@ -461,8 +466,8 @@ static gboolean lookup(GModule *module, const char *name, gpointer *sym)
 }
 
 /* A seed-API library: qemu_backdoor_init() and qemu_backdoor() only. */
-static gboolean load_seed(BackdoorCallbacks *bc, const char *path,
-                          const qemu_backdoor_info *info, GError **errp)
+static gboolean open_seed(BackdoorCallbacks *bc, const char *path,
+                          GError **errp)
 {
     gpointer init, call, big_endian;
 
@@ -477,16 +482,22 @@ static gboolean load_seed(BackdoorCallbacks *bc, const char *path,
     if (lookup(bc->module, "qemu_backdoor_compat_guest_big_endian",
                &big_endian)) {
         bc->seed_big_endian = big_endian;
-        *bc->seed_big_endian = info->guest_big_endian;
     }
     bc->seed_call = (SeedCallFn)call;
-    ((SeedInitFn)init)(info->data_size);
+    bc->init = init;
     return TRUE;
 }
 
-static gboolean load_current(BackdoorCallbacks *bc, const char *path,
-                             gpointer init, const qemu_backdoor_info *info,
-                             GError **errp)
+static void start_seed(BackdoorCallbacks *bc, const qemu_backdoor_info *info)
+{
+    if (bc->seed_big_endian) {
+        *bc->seed_big_endian = info->guest_big_endian;
+    }
+    ((SeedInitFn)bc->init)(info->data_size);
+}
+
+static gboolean open_current(BackdoorCallbacks *bc, const char *path,
+                             gpointer init, GError **errp)
 {
     gpointer sym;
     int version;
@@ -514,24 +525,35 @@ static gboolean load_current(BackdoorCallbacks *bc, const char *path,
                     "qemu-backdoor-callbacks.h");
         return FALSE;
     }
-    if (((InitFn)init)(info, &bc->cb) != 0) {
+    bc->init = init;
+    return TRUE;
+}
+
+static gboolean start_current(BackdoorCallbacks *bc,
+                              const qemu_backdoor_info *info, GError **errp)
+{
+    memset(&bc->cb, 0, sizeof(bc->cb));
+    if (((InitFn)bc->init)(info, &bc->cb) != 0) {
         g_set_error(errp, BACKDOOR_CALLBACKS_ERROR, 0,
-                    "callbacks '%s' failed to initialize: %s", path,
+                    "callbacks '%s' failed to initialize: %s", bc->path,
                     bc->cb.error ? bc->cb.error : "no reason given");
         return FALSE;
     }
     if (!bc->cb.call) {
         g_set_error(errp, BACKDOOR_CALLBACKS_ERROR, 0,
                     "callbacks '%s' set no call function in their init",
-                    path);
+                    bc->path);
+        if (bc->cb.exit) {
+            bc->cb.exit(bc->cb.opaque);
+        }
         return FALSE;
     }
     return TRUE;
 }
 
-/* Open the checked file @path and run its init; runs under the guard. */
-static gboolean open_and_init(BackdoorCallbacks *bc, const char *path,
-                              const qemu_backdoor_info *info, GError **errp)
+/* Open the checked file @path and find its entry points; under the guard. */
+static gboolean open_module(BackdoorCallbacks *bc, const char *path,
+                            GError **errp)
 {
     gpointer init;
     gboolean ok;
@@ -550,9 +572,9 @@ static gboolean open_and_init(BackdoorCallbacks *bc, const char *path,
         return FALSE;
     }
     if (lookup(bc->module, "qemu_backdoor_callbacks_init", &init)) {
-        ok = load_current(bc, path, init, info, errp);
+        ok = open_current(bc, path, init, errp);
     } else {
-        ok = load_seed(bc, path, info, errp);
+        ok = open_seed(bc, path, errp);
     }
     if (!ok) {
         g_module_close(bc->module);
@@ -561,9 +583,7 @@ static gboolean open_and_init(BackdoorCallbacks *bc, const char *path,
     return ok;
 }
 
-BackdoorCallbacks *backdoor_callbacks_load(const char *name,
-                                           qemu_backdoor_info *info,
-                                           GError **errp)
+BackdoorCallbacks *backdoor_callbacks_open(const char *name, GError **errp)
 {
     g_autofree char *path = NULL;
     BackdoorCallbacks *bc;
@@ -579,6 +599,25 @@ BackdoorCallbacks *backdoor_callbacks_load(const char *name,
         return NULL;
     }
 
+    bc = g_new0(BackdoorCallbacks, 1);
+    guard_begin(path);
+    ok = open_module(bc, path, errp);
+    guard_end();
+    if (!ok) {
+        g_free(bc);
+        return NULL;
+    }
+    bc->name = g_strdup(name);
+    bc->path = g_steal_pointer(&path);
+    return bc;
+}
+
+gboolean backdoor_callbacks_start(BackdoorCallbacks *bc,
+                                  qemu_backdoor_info *info, GError **errp)
+{
+    gboolean ok = TRUE;
+
+    g_assert(!bc->started);
     info->version = QEMU_BACKDOOR_CALLBACKS_VERSION;
     if (!info->args) {
         info->args = "";
@@ -586,14 +625,49 @@ BackdoorCallbacks *backdoor_callbacks_load(const char *name,
     if (!info->id) {
         info->id = "";
     }
-    info->path = name;
+    info->path = bc->name;
 
-    bc = g_new0(BackdoorCallbacks, 1);
-    guard_begin(path);
-    ok = open_and_init(bc, path, info, errp);
+    guard_begin(bc->path);
+    if (bc->seed_call) {
+        start_seed(bc, info);
+    } else {
+        ok = start_current(bc, info, errp);
+    }
     guard_end();
-    if (!ok) {
-        g_free(bc);
+    bc->started = ok;
+    return ok;
+}
+
+void backdoor_callbacks_stop(BackdoorCallbacks *bc)
+{
+    if (bc && bc->started) {
+        if (bc->cb.exit) {
+            bc->cb.exit(bc->cb.opaque);
+        }
+        bc->started = false;
+    }
+}
+
+void backdoor_callbacks_close(BackdoorCallbacks *bc)
+{
+    if (!bc) {
+        return;
+    }
+    backdoor_callbacks_stop(bc);
+    g_module_close(bc->module);
+    g_free(bc->name);
+    g_free(bc->path);
+    g_free(bc);
+}
+
+BackdoorCallbacks *backdoor_callbacks_load(const char *name,
+                                           qemu_backdoor_info *info,
+                                           GError **errp)
+{
+    BackdoorCallbacks *bc = backdoor_callbacks_open(name, errp);
+
+    if (bc && !backdoor_callbacks_start(bc, info, errp)) {
+        backdoor_callbacks_close(bc);
         return NULL;
     }
     return bc;
@@ -641,12 +715,49 @@ void backdoor_callbacks_batch(BackdoorCallbacks *bc,
 
 void backdoor_callbacks_unload(BackdoorCallbacks *bc)
 {
-    if (!bc) {
-        return;
+    backdoor_callbacks_close(bc);
+}
+
+const char *backdoor_callbacks_name(const BackdoorCallbacks *bc)
+{
+    return bc->name;
+}
+
+/* Snapshots and migration (callback ABI 2) */
+
+bool backdoor_callbacks_can_migrate(const BackdoorCallbacks *bc)
+{
+    return !bc->seed_call && bc->cb.save && bc->cb.load;
+}
+
+gboolean backdoor_callbacks_save(BackdoorCallbacks *bc, void **state,
+                                 uint64_t *size, GError **errp)
+{
+    *state = NULL;
+    *size = 0;
+    if (bc->cb.save(bc->cb.opaque, state, size) != 0) {
+        free(*state);
+        *state = NULL;
+        g_set_error(errp, BACKDOOR_CALLBACKS_ERROR, 0,
+                    "callbacks '%s' failed to save their state", bc->name);
+        return FALSE;
     }
-    if (bc->cb.exit) {
-        bc->cb.exit(bc->cb.opaque);
+    if (!*state) {
+        *size = 0;
     }
-    g_module_close(bc->module);
-    g_free(bc);
+    return TRUE;
+}
+
+gboolean backdoor_callbacks_load_state(BackdoorCallbacks *bc,
+                                       const void *state, uint64_t size,
+                                       GError **errp)
+{
+    if (bc->cb.load(bc->cb.opaque, state, size) != 0) {
+        g_set_error(errp, BACKDOOR_CALLBACKS_ERROR, 0,
+                    "callbacks '%s' refused the saved state (%" PRIu64
+                    " bytes): was it saved by another library?",
+                    bc->name, size);
+        return FALSE;
+    }
+    return TRUE;
 }

@@ -60,6 +60,38 @@ void backdoor_callbacks_batch(BackdoorCallbacks *cb,
 /* Run the library's exit and close it. NULL is fine. */
 void backdoor_callbacks_unload(BackdoorCallbacks *cb);
 
+/*
+ * Hot reload: backdoor_callbacks_load() in two steps, so that a swap can
+ * find, check and open the new library (its constructors run, its init
+ * does not) while the old one still serves calls, and give up with the
+ * old one untouched when that fails.
+ *
+ * backdoor_callbacks_open() returns an opened, not yet started library;
+ * backdoor_callbacks_start() runs its init (the same guard as above);
+ * backdoor_callbacks_stop() runs its exit and keeps it open, so that it
+ * can be started again; backdoor_callbacks_close() stops and closes it.
+ */
+BackdoorCallbacks *backdoor_callbacks_open(const char *name, GError **errp);
+gboolean backdoor_callbacks_start(BackdoorCallbacks *cb,
+                                  qemu_backdoor_info *info, GError **errp);
+void backdoor_callbacks_stop(BackdoorCallbacks *cb);
+void backdoor_callbacks_close(BackdoorCallbacks *cb);
+
+/* The library's name as the user gave it. */
+const char *backdoor_callbacks_name(const BackdoorCallbacks *cb);
+
+/*
+ * Snapshots and migration (callback ABI 2): a library that sets both save
+ * and load hooks can be migrated. The saved state is malloc()ed by the
+ * library; the caller free()s it.
+ */
+bool backdoor_callbacks_can_migrate(const BackdoorCallbacks *cb);
+gboolean backdoor_callbacks_save(BackdoorCallbacks *cb, void **state,
+                                 uint64_t *size, GError **errp);
+gboolean backdoor_callbacks_load_state(BackdoorCallbacks *cb,
+                                       const void *state, uint64_t size,
+                                       GError **errp);
+
 #define BACKDOOR_CALLBACKS_ERROR backdoor_callbacks_error_quark()
 GQuark backdoor_callbacks_error_quark(void);
 

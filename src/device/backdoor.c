@@ -13,6 +13,7 @@
  */
 #include "qemu/osdep.h"
 #include "qemu/units.h"
+#include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
 #include "qapi/error.h"
@@ -20,7 +21,10 @@
 #include "hw/qdev-properties.h"
 #include "hw/core/cpu.h"
 #include "hw/core/sysemu-cpu-ops.h"
+#include "migration/blocker.h"
+#include "migration/misc.h"
 #include "migration/vmstate.h"
+#include "qapi/visitor.h"
 #include "qemu/notify.h"
 #include "qom/object.h"
 #include "qemu/bitmap.h"
@@ -76,6 +80,16 @@ struct BackdoorState {
     uint64_t events;            /* counters, read-only QOM properties */
     uint64_t doorbells;
     uint64_t ring_full;
+    /* snapshots, migration (callback ABI 2) */
+    Error *migration_blocker;   /* set while the library has no hooks */
+    uint8_t *lib_state;         /* the library's state, saved or loaded */
+    uint32_t lib_state_size;
+
+    /* guest memory for callbacks: set while one reads or writes it */
+    bool in_guest_access;
+
+    /* hot reload: callbacks_args may change before the next swap */
+    char *loaded_args;          /* the args the loaded library was given */
 };
 
 static void G_GNUC_PRINTF(2, 3)
@@ -106,10 +120,48 @@ static bool backdoor_guest_big_endian(BackdoorState *s)
 }
 
 static void backdoor_drain_all(BackdoorState *s, bool be);
+/*
+ * Guest memory for callbacks (ABI 2): physical addresses through the
+ * device's IOMMU address space, as its DMA would go (bus mastering is not
+ * needed: the guest library maps the BARs and enables nothing else). Only
+ * guest memory and devices are reachable: the memory API decodes every
+ * address. The device's own registers are refused, or a callback could
+ * run a call inside a call.
+ */
+static int backdoor_guest_rw(const qemu_backdoor_call *call, uint64_t addr,
+                             void *buf, uint64_t len, bool is_write)
+{
+    BackdoorState *s = call->host;
+    MemTxResult r;
+
+    if (addr + len < addr) {
+        return -EFAULT;
+    }
+    s->in_guest_access = true;
+    r = address_space_rw(pci_device_iommu_address_space(PCI_DEVICE(s)),
+                         addr, MEMTXATTRS_UNSPECIFIED, buf, len, is_write);
+    s->in_guest_access = false;
+    return r == MEMTX_OK ? 0 : -EFAULT;
+}
+
+static int backdoor_guest_read(const qemu_backdoor_call *call, uint64_t addr,
+                               void *buf, uint64_t len)
+{
+    return backdoor_guest_rw(call, addr, buf, len, false);
+}
+
+static int backdoor_guest_write(const qemu_backdoor_call *call,
+                                uint64_t addr, const void *buf, uint64_t len)
+{
+    return backdoor_guest_rw(call, addr, (void *)buf, len, true);
+}
 
 static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
 {
     qemu_backdoor_call call = {
+        .guest_read = backdoor_guest_read,
+        .guest_write = backdoor_guest_write,
+        .host = s,
         .cmd = cmd,
         .data = s->data_ptr,
         .data_size = s->data_size,
@@ -120,6 +172,13 @@ static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
 
     backdoor_drain_all(s, be);
     s->calls++;
+    if (!s->callbacks) {
+        /* A hot reload failed and the old library could not restart */
+        backdoor_guest_error(s, "call 0x%" PRIx64 " with no callback "
+                             "library loaded", cmd);
+        s->result = ~0ULL;
+        return s->result;
+    }
     s->result = backdoor_callbacks_call(s->callbacks, &call);
     return s->result;
 }
@@ -343,6 +402,11 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
     uint64_t val;
     bool be;
 
+    if (s->in_guest_access) {
+        backdoor_guest_error(s, "a callback's guest memory read reached "
+                             "the device's registers");
+        return ~0ULL;
+    }
     switch (addr) {
     case BACKDOOR_REG_ID:
         val = BACKDOOR_ID;
@@ -421,6 +485,11 @@ static void backdoor_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
 {
     BackdoorState *s = opaque;
 
+    if (s->in_guest_access) {
+        backdoor_guest_error(s, "a callback's guest memory write reached "
+                             "the device's registers");
+        return;
+    }
     switch (addr) {
     case BACKDOOR_REG_CMD:
         if (backdoor_width_ok(s, addr, size, "write")) {
@@ -478,6 +547,219 @@ static void backdoor_unload(BackdoorState *s)
     backdoor_callbacks_unload(s->callbacks);
     s->callbacks = NULL;
 }
+
+/* What the library's init is told; valid while @s and its strings live. */
+static qemu_backdoor_info *backdoor_init_info(BackdoorState *s,
+                                              const char *args,
+                                              qemu_backdoor_info *info)
+{
+    *info = (qemu_backdoor_info) {
+        .mode = QEMU_BACKDOOR_MODE_SYSTEM,
+        .args = args,
+        .id = DEVICE(s)->id,
+        .data = s->data_ptr,
+        .data_size = s->data_size,
+        .guest_big_endian = s->big_endian,
+    };
+    return info;
+}
+
+/* ---- snapshots and migration (callback ABI 2) ---- */
+
+/*
+ * The data channel is guest RAM and migrates with it; the library's state
+ * migrates only through its save/load hooks. Without them the device
+ * blocks migration and snapshots, naming the library.
+ */
+static bool backdoor_update_blocker(BackdoorState *s, Error **errp)
+{
+    const char *id = DEVICE(s)->id;
+
+    migrate_del_blocker(&s->migration_blocker);
+    if (s->callbacks && backdoor_callbacks_can_migrate(s->callbacks)) {
+        return true;
+    }
+    if (s->callbacks) {
+        error_setg(&s->migration_blocker, "backdoor%s%s: callbacks '%s' "
+                   "have no save/load hooks (callback ABI 2, see "
+                   "docs/callbacks.rst): the VM cannot be migrated or "
+                   "snapshotted", id ? " " : "", id ? id : "",
+                   backdoor_callbacks_name(s->callbacks));
+    } else {
+        error_setg(&s->migration_blocker, "backdoor%s%s: no callback "
+                   "library loaded", id ? " " : "", id ? id : "");
+    }
+    return migrate_add_blocker(&s->migration_blocker, errp) == 0;
+}
+
+static int backdoor_pre_save(void *opaque)
+{
+    BackdoorState *s = opaque;
+    g_autoptr(GError) err = NULL;
+    void *state;
+    uint64_t size;
+
+    g_assert(s->callbacks && backdoor_callbacks_can_migrate(s->callbacks));
+    if (!backdoor_callbacks_save(s->callbacks, &state, &size, &err)) {
+        error_report("backdoor: %s", err->message);
+        return -1;
+    }
+    if (size > UINT32_MAX) {
+        error_report("backdoor: callbacks '%s' saved %" PRIu64 " bytes of "
+                     "state, more than 4 GiB",
+                     backdoor_callbacks_name(s->callbacks), size);
+        free(state);
+        return -1;
+    }
+    s->lib_state = state;
+    s->lib_state_size = size;
+    return 0;
+}
+
+static int backdoor_post_save(void *opaque)
+{
+    BackdoorState *s = opaque;
+
+    free(s->lib_state);
+    s->lib_state = NULL;
+    s->lib_state_size = 0;
+    return 0;
+}
+
+static int backdoor_post_load(void *opaque, int version_id)
+{
+    BackdoorState *s = opaque;
+    g_autoptr(GError) err = NULL;
+    g_autofree uint8_t *state = g_steal_pointer(&s->lib_state);
+    uint32_t size = s->lib_state_size;
+
+    s->lib_state_size = 0;
+    if (!s->callbacks || !backdoor_callbacks_can_migrate(s->callbacks)) {
+        /* The blocker keeps this from a savevm, not from an -incoming */
+        error_report("backdoor: the incoming state has library state, but "
+                     "callbacks '%s' have no load hook",
+                     s->callbacks ? backdoor_callbacks_name(s->callbacks) :
+                     "(none)");
+        return -1;
+    }
+    if (!backdoor_callbacks_load_state(s->callbacks, state, size, &err)) {
+        error_report("backdoor: %s", err->message);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- hot reload ---- */
+
+/*
+ * Swap the library for @name while the guest runs (qom-set callbacks).
+ * The new library is found, checked and opened first: any error there
+ * leaves the old one untouched. Then, with every vCPU out of the device
+ * (today calls run under the BQL, which the monitor holds too; pausing
+ * the vCPUs keeps that true for calls that take no BQL), the old library's
+ * exit runs and the new one's init. If that init fails, the old library
+ * is started again (with fresh state, its exit has run) and the error
+ * goes back to the monitor.
+ */
+static void backdoor_reload(BackdoorState *s, const char *name, Error **errp)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GError) restart_err = NULL;
+    BackdoorCallbacks *old = s->callbacks;
+    BackdoorCallbacks *new;
+    qemu_backdoor_info info;
+    bool was_running = runstate_is_running();
+    Error *local_err = NULL;
+
+    if (migration_is_running()) {
+        error_setg(errp, "backdoor: a migration is running: swap the "
+                   "callbacks after it");
+        return;
+    }
+    new = backdoor_callbacks_open(name, &err);
+    if (!new) {
+        error_setg(errp, "backdoor: %s", err->message);
+        return;
+    }
+
+    if (was_running) {
+        pause_all_vcpus();
+    }
+    backdoor_callbacks_stop(old);
+    if (backdoor_callbacks_start(new, backdoor_init_info(s, s->callbacks_args,
+                                                         &info), &err)) {
+        s->callbacks = new;
+        if (backdoor_update_blocker(s, &local_err)) {
+            backdoor_callbacks_close(old);
+            g_free(s->callbacks_path);
+            s->callbacks_path = g_strdup(name);
+            g_free(s->loaded_args);
+            s->loaded_args = g_strdup(s->callbacks_args);
+            goto out;
+        }
+        /* -only-migratable and a library without hooks */
+        backdoor_callbacks_stop(new);
+        error_propagate(errp, local_err);
+    } else {
+        error_setg(errp, "backdoor: %s; kept callbacks '%s'", err->message,
+                   old ? backdoor_callbacks_name(old) : "(none)");
+    }
+    backdoor_callbacks_close(new);
+    s->callbacks = old;
+    if (old && !backdoor_callbacks_start(old,
+                                         backdoor_init_info(s, s->loaded_args,
+                                                            &info),
+                                         &restart_err)) {
+        error_report("backdoor: %s: the device has no callbacks now",
+                     restart_err->message);
+        backdoor_callbacks_close(old);
+        s->callbacks = NULL;
+    }
+    backdoor_update_blocker(s, NULL);
+out:
+    if (was_running) {
+        resume_all_vcpus();
+    }
+}
+
+/* Before realize: a plain string. After: a hot reload (see above). */
+static void backdoor_set_callbacks(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    BackdoorState *s = BACKDOOR(obj);
+    g_autofree char *str = NULL;
+
+    if (!visit_type_str(v, name, &str, errp)) {
+        return;
+    }
+    if (!DEVICE(obj)->realized) {
+        g_free(s->callbacks_path);
+        s->callbacks_path = g_steal_pointer(&str);
+        return;
+    }
+    backdoor_reload(s, str, errp);
+}
+
+/* After realize: used by the next hot reload (set it before callbacks). */
+static void backdoor_set_args(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    BackdoorState *s = BACKDOOR(obj);
+    char *str;
+
+    if (!visit_type_str(v, name, &str, errp)) {
+        return;
+    }
+    g_free(s->callbacks_args);
+    s->callbacks_args = str;
+}
+
+/*
+ * qdev's string property, settable after realize: filled in from
+ * qdev_prop_string by class_init, so that its get and release are qdev's.
+ */
+static PropertyInfo backdoor_prop_callbacks;
+static PropertyInfo backdoor_prop_callbacks_args;
 
 static void backdoor_exit_notify(Notifier *n, void *data)
 {
@@ -543,7 +825,6 @@ static bool backdoor_layout_slots(BackdoorState *s, Error **errp)
 static void backdoor_realize(PCIDevice *pdev, Error **errp)
 {
     BackdoorState *s = BACKDOOR(pdev);
-    DeviceState *dev = DEVICE(pdev);
     g_autoptr(GError) err = NULL;
     Error *local_err = NULL;
     qemu_backdoor_info info = { 0 };
@@ -578,16 +859,21 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
         return;
     }
 
-    info.mode = QEMU_BACKDOOR_MODE_SYSTEM;
-    info.args = s->callbacks_args;
-    info.id = dev->id;
-    info.data = s->data_ptr;
-    info.data_size = s->data_size;
-    info.guest_big_endian = s->big_endian;
-    s->callbacks = backdoor_callbacks_load(s->callbacks_path, &info, &err);
+    s->loaded_args = g_strdup(s->callbacks_args);
+    s->callbacks = backdoor_callbacks_load(s->callbacks_path,
+                                           backdoor_init_info(s,
+                                                              s->loaded_args,
+                                                              &info), &err);
     if (!s->callbacks) {
         error_setg(errp, "backdoor: %s", err->message);
         g_clear_pointer(&s->slot_used, g_free);
+        g_clear_pointer(&s->loaded_args, g_free);
+        return;
+    }
+    if (!backdoor_update_blocker(s, errp)) {
+        backdoor_unload(s);
+        g_clear_pointer(&s->slot_used, g_free);
+        g_clear_pointer(&s->loaded_args, g_free);
         return;
     }
 
@@ -611,9 +897,11 @@ static void backdoor_exit(PCIDevice *pdev)
         qemu_del_vm_change_state_handler(s->vmstate_change);
         s->vmstate_change = NULL;
     }
+    migrate_del_blocker(&s->migration_blocker);
     backdoor_drain_all(s, s->big_endian);
     backdoor_unload(s);
     g_clear_pointer(&s->slot_used, g_free);
+    g_clear_pointer(&s->loaded_args, g_free);
 }
 
 static void backdoor_reset(DeviceState *dev)
@@ -648,8 +936,10 @@ static void backdoor_instance_init(Object *obj)
 }
 
 static const Property backdoor_properties[] = {
-    DEFINE_PROP_STRING("callbacks", BackdoorState, callbacks_path),
-    DEFINE_PROP_STRING("callbacks-args", BackdoorState, callbacks_args),
+    DEFINE_PROP("callbacks", BackdoorState, callbacks_path,
+                backdoor_prop_callbacks, char *),
+    DEFINE_PROP("callbacks-args", BackdoorState, callbacks_args,
+                backdoor_prop_callbacks_args, char *),
     DEFINE_PROP_SIZE("data-size", BackdoorState, data_size,
                      BACKDOOR_DATA_SIZE_DEFAULT),
     /* call slots and event rings (register map 1.1) */
@@ -659,10 +949,29 @@ static const Property backdoor_properties[] = {
                        BACKDOOR_RING_DEFAULT),
 };
 
-/* Callback libraries keep state the VM cannot carry to another host. */
+/*
+ * The data channel (BAR2) is a RAM region: memory_region_init_ram()
+ * registers it for migration. A library without save/load hooks blocks
+ * migration instead (backdoor_update_blocker()).
+ */
 static const VMStateDescription backdoor_vmstate = {
     .name = TYPE_BACKDOOR,
-    .unmigratable = 1,
+    .version_id = 1,
+    .minimum_version_id = 1,
+    .pre_save = backdoor_pre_save,
+    .post_save = backdoor_post_save,
+    .post_load = backdoor_post_load,
+    .fields = (VMStateField[]) {
+        VMSTATE_PCI_DEVICE(parent_obj, BackdoorState),
+        VMSTATE_UINT64(result, BackdoorState),
+        VMSTATE_UINT64(call_offset, BackdoorState),
+        VMSTATE_UINT64(calls, BackdoorState),
+        VMSTATE_UINT64(guest_errors, BackdoorState),
+        VMSTATE_UINT32(lib_state_size, BackdoorState),
+        VMSTATE_VBUFFER_ALLOC_UINT32(lib_state, BackdoorState, 0, NULL,
+                                     lib_state_size),
+        VMSTATE_END_OF_LIST()
+    },
 };
 
 static void backdoor_class_init(ObjectClass *oc, void *data)
@@ -679,6 +988,16 @@ static void backdoor_class_init(ObjectClass *oc, void *data)
     dc->desc = "guest-to-host backdoor channel with host callbacks";
     device_class_set_legacy_reset(dc, backdoor_reset);
     dc->vmsd = &backdoor_vmstate;
+    backdoor_prop_callbacks = qdev_prop_string;
+    backdoor_prop_callbacks.description =
+        "callback library (qom-set on a running device: hot reload)";
+    backdoor_prop_callbacks.set = backdoor_set_callbacks;
+    backdoor_prop_callbacks.realized_set_allowed = true;
+    backdoor_prop_callbacks_args = qdev_prop_string;
+    backdoor_prop_callbacks_args.description =
+        "argument string for the library's init (the next hot reload's)";
+    backdoor_prop_callbacks_args.set = backdoor_set_args;
+    backdoor_prop_callbacks_args.realized_set_allowed = true;
     device_class_set_props(dc, backdoor_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }

@@ -18,14 +18,49 @@
 #if QEMU_VERSION_MAJOR == 10 && QEMU_VERSION_MINOR == 0
 
 #include "system/system.h"          /* was sysemu/sysemu.h */
-#include "system/runstate.h"        /* was sysemu/runstate.h */
 #include "hw/pci/pci_device.h"      /* PCIDevice left hw/pci/pci.h */
 #include "exec/tswap.h"             /* target_words_bigendian() */
+#include "system/cpus.h"            /* was sysemu/cpus.h */
+#include "system/runstate.h"        /* was sysemu/runstate.h */
 
 #elif QEMU_VERSION_MAJOR == 7 && QEMU_VERSION_MINOR == 2
 
 #include "sysemu/sysemu.h"
+#include "sysemu/cpus.h"
 #include "sysemu/runstate.h"
+#include "migration/blocker.h"
+#include "migration/misc.h"
+
+/*
+ * Migration blockers are passed as Error ** since 8.2, which frees the
+ * reason on failure and clears it on removal.
+ */
+static inline int backdoor_compat_add_blocker(Error **reasonp, Error **errp)
+{
+    if ((migrate_add_blocker)(*reasonp, errp) < 0) {
+        error_free(*reasonp);
+        *reasonp = NULL;
+        return -1;
+    }
+    return 0;
+}
+#define migrate_add_blocker backdoor_compat_add_blocker
+
+static inline void backdoor_compat_del_blocker(Error **reasonp)
+{
+    if (*reasonp) {
+        (migrate_del_blocker)(*reasonp);
+        error_free(*reasonp);
+        *reasonp = NULL;
+    }
+}
+#define migrate_del_blocker backdoor_compat_del_blocker
+
+/* migration_is_idle() became !migration_is_running() in 9.2 */
+static inline bool migration_is_running(void)
+{
+    return !migration_is_idle();
+}
 
 /* DeviceClass.reset was renamed legacy_reset in 9.1, with this setter. */
 static inline void device_class_set_legacy_reset(DeviceClass *dc,

@@ -22,8 +22,11 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define PROG "qemu-backdoor"
@@ -48,6 +51,8 @@ static struct {
     char *tmpdir;           /* made for a default base; removed at exit */
     char *owner_path;       /* TMPDIR_OWNER in tmpdir: the owner's pid */
     char *args;             /* QEMU_BACKDOOR_ARGS, kept for the library */
+    char *reload_path;      /* BASE.reload, the hot reload socket */
+    int reload_fd;
     pid_t owner;            /* the process that ran the library's init */
     dev_t ctrl_dev;
     ino_t ctrl_ino;
@@ -58,7 +63,14 @@ static struct {
     void *(*qemu_get_cpu)(int index);
     intptr_t thread_cpu_offset;
     bool have_thread_cpu;
+    uintptr_t *guest_base;
+    unsigned long *reserved_va;
+    int (*page_check_range)(uint64_t start, uint64_t len, int flags);
 } bd;
+
+/* QEMU's page flags (include/exec/cpu-all.h), stable since 2.x */
+#define QEMU_PAGE_READ 0x0001
+#define QEMU_PAGE_WRITE 0x0002
 
 /* RESULT is per guest thread: each thread reads the result of its call. */
 static __thread uint64_t thread_result;
@@ -93,9 +105,125 @@ static int backdoor_user_vcpu_index(void)
 
 static uint64_t guest_error(void);
 
+/*
+ * Hot reload (BASE.reload): a swap waits until no guest thread is in a
+ * call and keeps new calls out until it is done. Each calling thread has
+ * its own in-call flag, so a call writes only its own cache line; the
+ * swap sets "swapping" and then waits for every flag to clear.
+ */
+typedef struct CallSlot {
+    int in_call;
+    struct CallSlot *next, *prev;
+} CallSlot;
+
+static __thread CallSlot *thread_slot;
+static CallSlot slots = { .next = &slots, .prev = &slots };
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_key_t slot_key;
+static int swapping;
+static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t swap_done = PTHREAD_COND_INITIALIZER;
+
+static void slot_free(void *opaque)
+{
+    CallSlot *slot = opaque;
+
+    pthread_mutex_lock(&slots_lock);
+    slot->prev->next = slot->next;
+    slot->next->prev = slot->prev;
+    pthread_mutex_unlock(&slots_lock);
+    g_free(slot);
+}
+
+static CallSlot *call_begin(void)
+{
+    CallSlot *slot = thread_slot;
+
+    if (!slot) {
+        slot = thread_slot = g_new0(CallSlot, 1);
+        pthread_mutex_lock(&slots_lock);
+        slot->next = slots.next;
+        slot->prev = &slots;
+        slots.next->prev = slot;
+        slots.next = slot;
+        pthread_mutex_unlock(&slots_lock);
+        pthread_setspecific(slot_key, slot);
+    }
+    for (;;) {
+        __atomic_store_n(&slot->in_call, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_load_n(&swapping, __ATOMIC_SEQ_CST)) {
+            return slot;
+        }
+        __atomic_store_n(&slot->in_call, 0, __ATOMIC_SEQ_CST);
+        pthread_mutex_lock(&swap_lock);
+        while (__atomic_load_n(&swapping, __ATOMIC_SEQ_CST)) {
+            pthread_cond_wait(&swap_done, &swap_lock);
+        }
+        pthread_mutex_unlock(&swap_lock);
+    }
+}
+
+static void call_end(CallSlot *slot)
+{
+    __atomic_store_n(&slot->in_call, 0, __ATOMIC_RELEASE);
+}
+
+/*
+ * Guest memory for callbacks (ABI 2): the calling process's guest virtual
+ * addresses, checked against QEMU's own record of the guest's mappings
+ * (page_check_range()), then reached at guest_base + address as QEMU's
+ * g2h() does. A 32-bit guest (QEMU reserves its address space:
+ * reserved_va) is bounded by that reservation, since page_check_range()
+ * takes a 32-bit address there.
+ */
+static int user_guest_rw(uint64_t addr, void *buf, uint64_t len,
+                         bool is_write)
+{
+    char *host;
+
+    if (!bd.guest_base || !bd.page_check_range) {
+        return -ENOSYS;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    if (addr + len < addr ||
+        (bd.reserved_va && *bd.reserved_va &&
+         addr + len > *bd.reserved_va)) {
+        return -EFAULT;
+    }
+    if (bd.page_check_range(addr, len, is_write ? QEMU_PAGE_WRITE :
+                                                  QEMU_PAGE_READ) != 0) {
+        return -EFAULT;
+    }
+    host = (char *)(*bd.guest_base + (uintptr_t)addr);
+    if (is_write) {
+        memcpy(host, buf, len);
+    } else {
+        memcpy(buf, host, len);
+    }
+    return 0;
+}
+
+static int user_guest_read(const qemu_backdoor_call *call, uint64_t addr,
+                           void *buf, uint64_t len)
+{
+    (void)call;
+    return user_guest_rw(addr, buf, len, false);
+}
+
+static int user_guest_write(const qemu_backdoor_call *call, uint64_t addr,
+                            const void *buf, uint64_t len)
+{
+    (void)call;
+    return user_guest_rw(addr, (void *)buf, len, true);
+}
+
 uint64_t backdoor_user_call(uint64_t cmd)
 {
     qemu_backdoor_call call = {
+        .guest_read = user_guest_read,
+        .guest_write = user_guest_write,
         .cmd = cmd,
         .data = bd.data,
         .data_size = bd.data_size,
@@ -104,9 +232,12 @@ uint64_t backdoor_user_call(uint64_t cmd)
         .mode = QEMU_BACKDOOR_MODE_USER,
     };
 
+    CallSlot *slot = call_begin();
+
     /* After the owner's exit ran (an exec that then failed): no library */
     thread_result = __atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE) ?
                     guest_error() : backdoor_callbacks_call(bd.cb, &call);
+    call_end(slot);
     return thread_result;
 }
 
@@ -218,6 +349,9 @@ void backdoor_user_cleanup(void)
     }
     unlink(bd.ctrl_path);
     unlink(bd.data_path);
+    if (bd.reload_path) {
+        unlink(bd.reload_path);
+    }
     if (bd.tmpdir) {
         unlink(bd.owner_path);
         rmdir(bd.tmpdir);
@@ -541,7 +675,8 @@ static bool maps_file(pid_t pid, const struct stat *st)
 static void reap_one(int root, const char *name)
 {
     static const char *const files[] = {
-        TMPDIR_BASE ".ctrl", TMPDIR_BASE ".data", TMPDIR_OWNER,
+        TMPDIR_BASE ".ctrl", TMPDIR_BASE ".data", TMPDIR_BASE ".reload",
+        TMPDIR_OWNER,
     };
     char buf[24] = "";
     struct stat st, data;
@@ -637,6 +772,166 @@ static void make_files(const char *base)
     close(fd);
 }
 
+/*
+ * Swap the library for @name with @args, as the device does on qom-set
+ * (docs/callbacks.rst, "Hot reload"). Returns NULL or the error.
+ */
+static char *backdoor_user_reload(const char *name, const char *args)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GError) restart_err = NULL;
+    BackdoorCallbacks *new = backdoor_callbacks_open(name, &err);
+    qemu_backdoor_info info;
+    char *error = NULL;
+    CallSlot *slot;
+
+    if (!new) {
+        return g_strdup(err->message);
+    }
+    __atomic_store_n(&swapping, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&slots_lock);
+    for (slot = slots.next; slot != &slots; slot = slot->next) {
+        while (__atomic_load_n(&slot->in_call, __ATOMIC_SEQ_CST)) {
+            sched_yield();
+        }
+    }
+    pthread_mutex_unlock(&slots_lock);
+
+    if (!__atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE)) {
+        info = (qemu_backdoor_info) {
+            .mode = QEMU_BACKDOOR_MODE_USER,
+            .args = args,
+            .id = bd.base,
+            .data = bd.data,
+            .data_size = bd.data_size,
+            .guest_big_endian = backdoor_user_big_endian,
+        };
+        backdoor_callbacks_stop(bd.cb);
+        if (backdoor_callbacks_start(new, &info, &err)) {
+            backdoor_callbacks_close(bd.cb);
+            bd.cb = new;
+            g_free(bd.args);
+            bd.args = g_strdup(args);
+            new = NULL;
+        } else {
+            error = g_strdup_printf("%s; kept callbacks '%s'", err->message,
+                                    backdoor_callbacks_name(bd.cb));
+            info.args = bd.args;
+            if (!backdoor_callbacks_start(bd.cb, &info, &restart_err)) {
+                /* Calls get guest errors from now on, as after an exec */
+                fprintf(stderr, PROG ": %s: no callbacks now\n",
+                        restart_err->message);
+                __atomic_store_n(&bd.cleaned, 1, __ATOMIC_RELEASE);
+            }
+        }
+    } else {
+        error = g_strdup("the channel is closed");
+    }
+
+    pthread_mutex_lock(&swap_lock);
+    __atomic_store_n(&swapping, 0, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&swap_done);
+    pthread_mutex_unlock(&swap_lock);
+    backdoor_callbacks_close(new);
+    return error;
+}
+
+/*
+ * The hot reload socket: one request per connection, "PATH\n" or
+ * "PATH\tARGS\n"; the answer is "ok\n" or "error: MESSAGE\n". A thread
+ * of ours that takes no signal, so the guest's signals are untouched.
+ */
+static void *reload_thread(void *opaque)
+{
+    (void)opaque;
+    for (;;) {
+        g_autofree char *error = NULL;
+        g_autofree char *reply = NULL;
+        char req[PATH_MAX + 4096];
+        size_t len = 0;
+        char *args, *nl;
+        ssize_t n;
+        int fd = accept4(bd.reload_fd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            return NULL;
+        }
+        while (len < sizeof(req) - 1 &&
+               (n = read(fd, req + len, sizeof(req) - 1 - len)) > 0) {
+            len += n;
+            if (memchr(req, '\n', len)) {
+                break;
+            }
+        }
+        req[len] = 0;
+        nl = strchr(req, '\n');
+        if (nl) {
+            *nl = 0;
+        }
+        args = strchr(req, '\t');
+        if (args) {
+            *args++ = 0;
+        }
+        if (!nl || !*req) {
+            error = g_strdup("send one line: the library path, optionally "
+                             "a tab and its arguments");
+        } else {
+            error = backdoor_user_reload(req, args ? args : "");
+        }
+        if (error) {
+            fprintf(stderr, PROG ": hot reload: %s\n", error);
+        }
+        reply = error ? g_strdup_printf("error: %s\n", error) :
+                        g_strdup("ok\n");
+        if (write(fd, reply, strlen(reply)) < 0) {
+            /* the client went away: it has the message on stderr */
+        }
+        close(fd);
+    }
+}
+
+static void start_reload_socket(void)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    sigset_t all, old;
+    pthread_t tid;
+    int fd;
+
+    pthread_key_create(&slot_key, slot_free);
+    bd.reload_path = g_strdup_printf("%s.reload", bd.base);
+    if (strlen(bd.reload_path) >= sizeof(addr.sun_path)) {
+        /* A long base: no hot reload, said once */
+        fprintf(stderr, PROG ": %s is too long for a socket path: no hot "
+                "reload\n", bd.reload_path);
+        g_clear_pointer(&bd.reload_path, g_free);
+        return;
+    }
+    strcpy(addr.sun_path, bd.reload_path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    unlink(bd.reload_path);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+        chmod(bd.reload_path, 0600) < 0 || listen(fd, 4) < 0) {
+        die("cannot make the hot reload socket %s: %s", bd.reload_path,
+            strerror(errno));
+    }
+    /* Far from the guest's own descriptors (it may dup2 onto low ones) */
+    bd.reload_fd = fcntl(fd, F_DUPFD_CLOEXEC, 900);
+    if (bd.reload_fd < 0) {
+        bd.reload_fd = fd;
+    } else {
+        close(fd);
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    if (pthread_create(&tid, NULL, reload_thread, NULL) == 0) {
+        pthread_detach(tid);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void backdoor_user_atexit(void)
 {
     backdoor_user_cleanup();
@@ -649,6 +944,9 @@ static void resolve_qemu_symbols(void)
 
     backdoor_user_big_endian = bigendian();
     bd.qemu_get_cpu = dlsym(RTLD_DEFAULT, "qemu_get_cpu");
+    bd.guest_base = dlsym(RTLD_DEFAULT, "guest_base");
+    bd.reserved_va = dlsym(RTLD_DEFAULT, "reserved_va");
+    bd.page_check_range = dlsym(RTLD_DEFAULT, "page_check_range");
     if (tc) {
         bd.thread_cpu_offset = (char *)tc -
                                (char *)__builtin_thread_pointer();
@@ -710,6 +1008,7 @@ static void backdoor_user_init(void)
         die("%s", err->message);
     }
     backdoor_user_active = true;
+    start_reload_socket();
     atexit(backdoor_user_atexit);
     pthread_atfork(backdoor_user_prefork, NULL, NULL);
 

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 E = os.environ
 OUT = E['BENCH_OUT']
@@ -21,6 +22,7 @@ LAUNCHER = E['BACKDOOR_LAUNCHER']
 LIB = E['BENCH_CALLBACKS']
 REPS = int(E.get('BENCH_REPS', '5'))
 N = int(E.get('BENCH_N', '20000'))
+RESTORES = int(E.get('BENCH_RESTORES', '40'))     # loadvm per repetition
 USER_ARCHES = [a for a in E.get('BENCH_USER_ARCHES', 'x86_64 aarch64').split()
                if a]
 
@@ -329,6 +331,56 @@ def system_mode(table, accel, kernel):
                  1 / copy, '>=', 0.90)
 
 
+SNAPSHOT_INIT = """#!/bin/sh
+/bin/busybox --install -s /bin
+echo "@@ init"
+exec sleep 1000000
+"""
+
+
+def snapshot_restore(table, kernel):
+    """The fuzzing pattern: restore one snapshot of a running Linux guest
+    again and again (HMP loadvm over QMP, as a fuzzer would)."""
+    where = 'VM tcg'
+    work = tempfile.mkdtemp(prefix='backdoor-bench-snap-')
+    init = os.path.join(work, 'init')
+    with open(init, 'w') as f:
+        f.write(SNAPSHOT_INIT)
+    initrd = os.path.join(work, 'initramfs.cpio')
+    guestvm.make_initramfs(initrd, init, {}, E.get('BUSYBOX', '/bin/busybox'))
+    img = os.path.join(work, 'disk.qcow2')
+    run(['qemu-img', 'create', '-q', '-f', 'qcow2', img, '64M'],
+        env={'LD_PRELOAD': ''})
+    argv = [LAUNCHER, E['QEMU_SYSTEM'], '-M', 'q35', '-accel', 'tcg',
+            '-smp', '1', '-m', '256M', '-nodefaults', '-display', 'none',
+            '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
+            '-kernel', kernel, '-initrd', initrd,
+            '-append', 'console=ttyS0 quiet panic=-1',
+            '-drive', 'if=none,id=disk0,format=qcow2,file=' + img,
+            '-device', 'backdoor,callbacks=' +
+            E['BENCH_STATE_CALLBACKS'].replace(',', ',,')]
+    vm = guestvm.QmpVm(argv, work, 'snapshot')
+    samples = {'savevm-256MiB': [], 'loadvm-256MiB': []}
+    try:
+        vm.wait(r'init$')
+        for _ in range(REPS):
+            t0 = time.perf_counter()
+            out = vm.hmp('savevm bench')
+            samples['savevm-256MiB'].append((time.perf_counter() - t0) * 1e9)
+            t0 = time.perf_counter()
+            for _ in range(RESTORES):
+                out += vm.hmp('loadvm bench')
+            samples['loadvm-256MiB'].append(
+                (time.perf_counter() - t0) * 1e9 / RESTORES)
+            if out:
+                raise RuntimeError('%s: savevm/loadvm: %s' % (where, out))
+    finally:
+        vm.quit()
+        shutil.rmtree(work, ignore_errors=True)
+    table.add(where, samples, 'savevm-256MiB')
+    table.add(where, samples, 'loadvm-256MiB')
+
+
 def bare_metal(table, accel):
     """The bare-metal guest (no Linux): runs where a Linux guest cannot,
     such as under the nested kvm_pvm of these machines."""
@@ -415,6 +467,7 @@ def main():
     for accel in ('tcg', 'kvm'):
         system_mode(table, accel, kernel)
         bare_metal(table, accel)
+    snapshot_restore(table, kernel)
     for path in MERGE:
         table.merge(path)
     text = table.markdown()

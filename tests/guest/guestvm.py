@@ -8,11 +8,15 @@ A guest's /init prints "@@ init" first, so a boot that never gets there
 can be told apart.
 """
 
+import json
 import os
+import re
 import selectors
 import signal
+import socket
 import stat
 import subprocess
+import threading
 import time
 
 
@@ -142,3 +146,128 @@ def kvm_unusable(boot, elapsed):
 
 # A real KVM boots to /init in about a second.
 KVM_INIT_TIMEOUT = 20
+
+
+class QmpVmError(Exception):
+    pass
+
+
+class QmpVm:
+    """QEMU running a guest: its "@@ " console lines and a QMP socket
+    (snapshot-test.py, the benchmark)."""
+
+    def __init__(self, argv, work, name):
+        self.lines = []
+        self.cond = threading.Condition()
+        self.qmp_path = os.path.join(work, name + '.qmp')
+        self.console = open(os.path.join(work, name + '.console'), 'w')
+        self.proc = subprocess.Popen(
+            argv + ['-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True)
+        self.err = []
+        threading.Thread(target=self._read, args=(self.proc.stdout,
+                                                  self.lines),
+                         daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr,
+                                                  self.err),
+                         daemon=True).start()
+        self.sock = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.qmp_path)
+                self.sock = s
+                break
+            except OSError:
+                time.sleep(0.1)
+        if not self.sock:
+            raise QmpVmError('no QMP socket: %s' % '\n'.join(self.err))
+        self.buf = b''
+        self._recv()
+        self.qmp('qmp_capabilities')
+
+    def _read(self, f, out):
+        for raw in f:
+            line = raw.decode('utf-8', 'replace').rstrip('\r\n')
+            with self.cond:
+                if out is self.lines:
+                    self.console.write(line + '\n')
+                    self.console.flush()
+                    if '@@ ' in line:
+                        # After a loadvm the guest's output goes on from
+                        # the snapshot: a line cut short at the loadvm is
+                        # glued to the next; keep the last one
+                        out.append(line[line.rindex('@@ ') + 3:])
+                else:
+                    out.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def _recv(self):
+        while True:
+            while b'\n' not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise QmpVmError('QEMU closed QMP: %s' %
+                                    '\n'.join(self.err))
+                self.buf += chunk
+            line, self.buf = self.buf.split(b'\n', 1)
+            msg = json.loads(line)
+            if 'event' not in msg:
+                return msg
+
+    def qmp(self, cmd, **args):
+        self.sock.sendall(json.dumps({'execute': cmd,
+                                      'arguments': args}).encode())
+        msg = self._recv()
+        if 'error' in msg:
+            raise QmpVmError('QMP %s: %s' % (cmd, msg['error']['desc']))
+        return msg['return']
+
+    def hmp(self, line):
+        return self.qmp('human-monitor-command',
+                        **{'command-line': line}).strip()
+
+    def wait(self, pattern, start=0, timeout=300):
+        """Index and match of the first guest line from @start matching."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i in range(start, len(self.lines)):
+                    m = re.match(pattern, self.lines[i])
+                    if m:
+                        return i, m
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise QmpVmError('no guest line %r after line %d in %d s'
+                                    ' (QEMU %s): last: %s' %
+                                    (pattern, start, timeout,
+                                     self.proc.poll(), self.lines[-3:]))
+                self.cond.wait(min(left, 1))
+
+    def at(self, start=0, timeout=300):
+        """The guest's next progress line from @start: (index, tag, n)."""
+        i, m = self.wait(r'caller at (\d+):(\d+)$', start, timeout)
+        return i, int(m[1]), int(m[2])
+
+    def errors(self):
+        with self.cond:
+            return [line for line in self.lines if 'caller error' in line]
+
+    def quit(self):
+        if self.proc.poll() is None:
+            try:
+                self.qmp('quit')
+            except (QmpVmError, OSError):
+                pass
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.sock:
+            self.sock.close()
+        self.console.close()

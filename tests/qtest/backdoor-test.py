@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qtest import Qemu, QemuError, Tap, check, check_eq, run_qemu  # noqa
@@ -25,6 +26,7 @@ MODULE_DIR = os.environ['BACKDOOR_MODULE_DIR']
 QEMU_VERSION = os.environ['BACKDOOR_QEMU_VERSION']
 LIB = os.environ['TEST_CALLBACKS']
 SEED_LIB = os.environ['SEED_CALLBACKS']
+STATE_LIB = os.environ['STATE_CALLBACKS']
 
 VENDOR, DEVICE = 0x1234, 0xbd01
 ID = 0x42440101
@@ -644,6 +646,282 @@ def test_dso():
         check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
         q.write(BAR2, 8, 1)
         check_eq(call(q, 2), 7, 'call result')
+
+
+# ---- snapshots and migration (callback ABI 2) ----
+
+def hmp(q, line):
+    return q.qmp_cmd('human-monitor-command', **{'command-line': line})
+
+
+def tool_env():
+    """A tool's environment, not under test: without a sanitizer's preload
+    (qemu-img hangs with libasan preloaded)."""
+    return {k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'}
+
+
+def snapshot_disk():
+    """A qcow2 image for savevm to write to; returns its -drive args."""
+    img = os.path.join(workdir, 'snap-%d.qcow2' % random.getrandbits(32))
+    subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', img, '16M'],
+                   check=True, env=tool_env())
+    return ['-drive', 'if=none,id=disk0,format=qcow2,file=' + img]
+
+
+def state_call(q, tag, n, what):
+    check_eq(call(q, 1), tag << 32 | n, what)
+
+
+@tap.test('/backdoor/migration/blocked-without-hooks')
+def test_migration_blocked():
+    for lib, args, name in ((LIB, '', LIB), (SEED_LIB, '', SEED_LIB),
+                            (STATE_LIB, ',callbacks-args=nohooks',
+                             STATE_LIB)):
+        with Qemu(QEMU, device_args(lib, args) + snapshot_disk(),
+                  launcher=LAUNCHER) as q:
+            out = hmp(q, 'savevm s1')
+            check("callbacks '%s' have no save/load hooks" % name in out,
+                  'savevm refused, naming ' + os.path.basename(lib) +
+                  ': ' + out.strip())
+            try:
+                q.qmp_cmd('migrate', uri='exec:cat > /dev/null')
+                check(False, 'migrate refused')
+            except QemuError as e:
+                check("callbacks '%s'" % name in str(e),
+                      'migrate refused, naming the library: %s' % e)
+
+
+@tap.test('/backdoor/migration/savevm-loadvm')
+def test_savevm_loadvm():
+    log = os.path.join(workdir, 'savevm.log')
+    with Qemu(QEMU, device_args(STATE_LIB, ',callbacks-args=tag=7:log=' +
+                                log) + snapshot_disk(),
+              launcher=LAUNCHER) as q:
+        setup_bars(q)
+        for n in (1, 2, 3):
+            state_call(q, 7, n, 'call %d before savevm' % n)
+        q.write(BAR2 + 0x100, 8, 0x1111222233334444)
+        q.write(BAR0 + REG_CALL_OFFSET, 8, 0x200)
+        out = hmp(q, 'savevm s1')
+        check_eq(out.strip(), '', 'savevm output')
+        q.write(BAR2 + 0x100, 8, 0xdead)
+        q.write(BAR0 + REG_CALL_OFFSET, 8, 0x300)
+        q.write(BAR2 + 0x300, 8, 1)
+        q.read(BAR0 + REG_CALL, 8)
+        q.read(BAR0 + REG_CALL, 8)
+        check_eq(q.read(BAR0 + REG_RESULT, 8), 7 << 32 | 5, 'after savevm')
+        out = hmp(q, 'loadvm s1')
+        check_eq(out.strip(), '', 'loadvm output')
+        check_eq(q.read(BAR2 + 0x100, 8), 0x1111222233334444,
+                 'data channel restored')
+        check_eq(q.read(BAR0 + REG_CALL_OFFSET, 8), 0x200,
+                 'CALL_OFFSET restored')
+        check_eq(q.read(BAR0 + REG_RESULT, 8), 7 << 32 | 3,
+                 'RESULT restored')
+        check_eq(counters(q), (3, 0), 'calls, guest-errors restored')
+        q.write(BAR2 + 0x200, 8, 1)
+        check_eq(q.read(BAR0 + REG_CALL, 8), 7 << 32 | 4,
+                 'library state restored: the next call is the 4th')
+    lines = read_log(log)
+    check('save tag=7 calls=3' in lines and 'load tag=7 calls=5' not in lines
+          and 'load tag=7 calls=3' in lines, 'save/load hooks ran: %s' % lines)
+
+
+def wait_migration(q):
+    while True:
+        st = q.qmp_cmd('query-migrate')
+        if st.get('status') in ('completed', 'failed', 'cancelled'):
+            return st
+        time.sleep(0.05)
+
+
+@tap.test('/backdoor/migration/file')
+def test_migrate_file():
+    img = os.path.join(workdir, 'migration.bin')
+    dev = device_args(STATE_LIB, ',callbacks-args=tag=9')
+    with Qemu(QEMU, dev, launcher=LAUNCHER) as q:
+        setup_bars(q)
+        for n in (1, 2):
+            state_call(q, 9, n, 'call %d before migrate' % n)
+        q.write(BAR2 + 0x40, 8, 0xfeedface)
+        q.qmp_cmd('migrate', uri='exec:cat > ' + img + ' 2>' + img + '.err')
+        st = wait_migration(q)
+        check_eq(st['status'], 'completed',
+                 'migration (%s)' % st.get('error-desc'))
+    with Qemu(QEMU, dev + ['-incoming', 'exec:cat ' + img],
+              launcher=LAUNCHER) as q:
+        while q.qmp_cmd('query-status')['status'] == 'inmigrate':
+            time.sleep(0.05)
+        check_eq(q.read(BAR2 + 0x40, 8), 0xfeedface,
+                 'data channel migrated')
+        check_eq(counters(q), (2, 0), 'calls, guest-errors migrated')
+        state_call(q, 9, 3, 'library state migrated: the next call is 3rd')
+    # An incoming QEMU whose library has no hooks refuses the state
+    rc, _, err = run_qemu([LAUNCHER, QEMU, '-machine', 'q35', '-accel',
+                           'tcg', '-display', 'none', '-nodefaults',
+                           '-incoming', 'exec:cat ' + img] +
+                          device_args(STATE_LIB, ',callbacks-args=nohooks'))
+    check(rc != 0 and "callbacks '%s' have no load hook" % STATE_LIB in err,
+          'incoming without hooks fails (%d): %s' % (rc, err.strip()))
+
+
+@tap.test('/backdoor/migration/restore-loop')
+def test_restore_loop():
+    """The fuzzing pattern: restore one snapshot again and again."""
+    n = int(os.environ.get('BACKDOOR_RESTORES', '1000'))
+    with Qemu(QEMU, device_args(STATE_LIB) + snapshot_disk(),
+              launcher=LAUNCHER) as q:
+        setup_bars(q)
+        state_call(q, 1, 1, 'first call')
+        q.write(BAR2 + 0x80, 8, 0)
+        hmp(q, 'savevm fuzz')
+        bad = 0
+        for i in range(n):
+            q.write(BAR2 + 0x80, 8, i + 1)
+            if call(q, 1) != 1 << 32 | 2:
+                bad += 1
+            out = hmp(q, 'loadvm fuzz')
+            if out.strip() or q.read(BAR2 + 0x80, 8) != 0:
+                bad += 1
+        check_eq(bad, 0, 'restores that did not bring back data and state '
+                 '(of %d)' % n)
+
+
+# ---- hot reload ----
+
+def qom_set(q, prop, value):
+    return q.qmp_cmd('qom-set', path='/machine/peripheral/bd0',
+                     property=prop, value=value)
+
+
+@tap.test('/backdoor/reload/qmp')
+def test_reload_qmp():
+    log = os.path.join(workdir, 'reload.log')
+    with Qemu(QEMU, device_args(STATE_LIB, ',callbacks-args=tag=1:log=' +
+                                log), launcher=LAUNCHER) as q:
+        setup_bars(q)
+        state_call(q, 1, 1, 'library 1 answers')
+        state_call(q, 1, 2, 'library 1 answers again')
+        qom_set(q, 'callbacks-args', 'tag=2:log=' + log)
+        state_call(q, 1, 3, 'callbacks-args alone swaps nothing')
+        qom_set(q, 'callbacks', STATE_LIB)
+        state_call(q, 2, 1, 'library 2 answers, from its first call')
+        check_eq(q.qom_get('/machine/peripheral/bd0', 'callbacks'),
+                 STATE_LIB, 'qom-get callbacks')
+        # another library file, a version-1 one
+        qom_set(q, 'callbacks-args', '')
+        qom_set(q, 'callbacks', LIB)
+        q.write(BAR2, 8, 5)
+        check_eq(call(q, 0x10), 0x10 * 3 + 5, 'test-callbacks answers')
+        check_eq(counters(q), (5, 0), 'calls, guest-errors')
+    check_eq(read_log(log), ['init tag=1 version=2', 'exit tag=1 calls=3',
+                             'init tag=2 version=2', 'exit tag=2 calls=1'],
+             'exit of the old library before init of the new')
+
+
+@tap.test('/backdoor/reload/hmp')
+def test_reload_hmp():
+    with Qemu(QEMU, device_args(STATE_LIB, ',callbacks-args=tag=3'),
+              launcher=LAUNCHER) as q:
+        setup_bars(q)
+        state_call(q, 3, 1, 'library 3 answers')
+        out = hmp(q, 'qom-set /machine/peripheral/bd0 callbacks-args tag=4')
+        check_eq(out.strip(), '', 'HMP qom-set callbacks-args')
+        out = hmp(q, 'qom-set /machine/peripheral/bd0 callbacks ' +
+                  STATE_LIB)
+        check_eq(out.strip(), '', 'HMP qom-set callbacks')
+        state_call(q, 4, 1, 'library 4 answers')
+
+
+@tap.test('/backdoor/reload/fails')
+def test_reload_fails():
+    log = os.path.join(workdir, 'reload-fails.log')
+    with Qemu(QEMU, device_args(STATE_LIB, ',callbacks-args=tag=5:log=' +
+                                log) + snapshot_disk(),
+              launcher=LAUNCHER) as q:
+        setup_bars(q)
+        state_call(q, 5, 1, 'library 5 answers')
+        for bad, why in ((os.path.join(workdir, 'absent.so'),
+                          'No such file'),
+                         (os.environ['BAD_VERSION_CALLBACKS'],
+                          'need ABI version')):
+            try:
+                qom_set(q, 'callbacks', bad)
+                check(False, 'qom-set of %s fails' % bad)
+            except QemuError as e:
+                check(why in str(e), 'the QMP error says why: %s' % e)
+            check_eq(q.qom_get('/machine/peripheral/bd0', 'callbacks'),
+                     STATE_LIB, 'callbacks unchanged')
+        state_call(q, 5, 2, 'the old library kept its state (load errors)')
+        # init fails: the old library has exited and is started again
+        qom_set(q, 'callbacks-args', 'fail')
+        for bad, why in ((STATE_LIB, 'failed to initialize'),
+                         (os.environ['NO_CALL_CALLBACKS'],
+                          'set no call function')):
+            try:
+                qom_set(q, 'callbacks', bad)
+                check(False, 'qom-set of a failing init fails')
+            except QemuError as e:
+                check(why in str(e) and "kept callbacks '%s'" % STATE_LIB
+                      in str(e), 'the QMP error says why: %s' % e)
+        check(q.alive(), 'QEMU still runs')
+        # the old library exited and was started again with its own args
+        state_call(q, 5, 1, 'the old library answers, restarted')
+        out = hmp(q, 'savevm s1')
+        check('no save/load hooks' not in out, 'still migratable: ' + out)
+        hmp(q, 'qom-set /machine/peripheral/bd0 callbacks-args tag=6')
+        qom_set(q, 'callbacks', STATE_LIB)
+        state_call(q, 6, 1, 'a working swap after the failed one')
+        # to a library without hooks and back: the blocker follows
+        qom_set(q, 'callbacks', LIB)
+        check("callbacks '%s' have no save/load hooks" % LIB in
+              hmp(q, 'savevm s2'), 'swapped to a v1 library: unmigratable')
+        qom_set(q, 'callbacks', STATE_LIB)
+        check_eq(hmp(q, 'savevm s3').strip(), '',
+                 'swapped back: migratable again')
+
+
+# ---- guest memory for callbacks (ABI 2) ----
+
+EFAULT, E2BIG = 14, 7
+
+
+@tap.test('/backdoor/guest-memory/system')
+def test_guest_memory():
+    ram = 0x100000
+    with start(lib=STATE_LIB) as q:
+        setup_bars(q)
+        for i in range(4):
+            q.write(ram + 8 * i, 8, 0x0102030405060708 * (i + 1) & M64)
+        q.write(BAR2, 8, ram + 4)
+        q.write(BAR2 + 8, 8, 24)
+        check_eq(call(q, 2), 0, 'read 24 bytes of guest RAM')
+        got = [q.read(BAR2 + 64 + i, 1) for i in range(24)]
+        want = b''.join((0x0102030405060708 * (i + 1) & M64).to_bytes(
+            8, 'little') for i in range(4))[4:28]
+        check_eq(bytes(got), want, 'the bytes the callback read')
+        for i in range(3):
+            q.write(BAR2 + 64 + 8 * i, 8, 0xa0a0a0a0a0a0a0a0 + i)
+        q.write(BAR2, 8, ram + 0x1000)
+        check_eq(call(q, 3), 0, 'write 24 bytes of guest RAM')
+        check_eq([q.read(ram + 0x1000 + 8 * i, 8) for i in range(3)],
+                 [0xa0a0a0a0a0a0a0a0 + i for i in range(3)],
+                 'guest RAM after the callback wrote it')
+        for addr, what in ((1 << 50, 'beyond guest memory'),
+                           (M64 - 8, 'wrapping around')):
+            q.write(BAR2, 8, addr)
+            check_eq(call(q, 2), -EFAULT & M64, 'read ' + what)
+            check_eq(call(q, 3), -EFAULT & M64, 'write ' + what)
+        # the device's own registers: refused (no call inside a call)
+        q.write(BAR2, 8, BAR0 + REG_CALL)
+        q.write(BAR2 + 8, 8, 8)
+        calls, errors = counters(q)
+        r = call(q, 2)
+        check(r == -EFAULT & M64 or counters(q)[1] == errors + 1,
+              'a read of the device registers is refused: %#x' % r)
+        check_eq(counters(q)[0], calls + 1, 'no call inside the call')
+        q.write(BAR2 + 8, 8, MiB)
+        check_eq(call(q, 2), -E2BIG & M64, 'the library bounds its copy')
 
 
 def kvm_usable():

@@ -236,6 +236,9 @@ class Tap:
         return deco
 
     def run(self):
+        only = os.environ.get('BACKDOOR_TESTS')    # a name prefix, by hand
+        if only:
+            self.tests = [t for t in self.tests if t[0].startswith(only)]
         print('1..%d' % len(self.tests), flush=True)
         for i, (name, fn) in enumerate(self.tests, 1):
             try:
