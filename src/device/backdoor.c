@@ -76,6 +76,7 @@ struct BackdoorState {
     uint64_t slot_base;
     uint64_t slot_stride;
     unsigned long *slot_used;   /* claimed by SLOT_ALLOC */
+    int32_t vm_slots;           /* slots, as the migration bitmap sizes it */
     VMChangeStateEntry *vmstate_change;
     uint64_t events;            /* counters, read-only QOM properties */
     uint64_t doorbells;
@@ -819,6 +820,7 @@ static bool backdoor_layout_slots(BackdoorState *s, Error **errp)
     }
     s->slot_base = s->data_size - 64 - (uint64_t)s->slots * s->slot_stride;
     s->slot_used = bitmap_new(s->slots);
+    s->vm_slots = s->slots;
     return true;
 }
 
@@ -970,6 +972,14 @@ static const VMStateDescription backdoor_vmstate = {
         VMSTATE_UINT32(lib_state_size, BackdoorState),
         VMSTATE_VBUFFER_ALLOC_UINT32(lib_state, BackdoorState, 0, NULL,
                                      lib_state_size),
+        /*
+         * Claimed slots: loadvm resets the device (which frees them)
+         * before it loads the state the guest's threads still use
+         */
+        VMSTATE_BITMAP(slot_used, BackdoorState, 0, vm_slots),
+        VMSTATE_UINT64(events, BackdoorState),
+        VMSTATE_UINT64(doorbells, BackdoorState),
+        VMSTATE_UINT64(ring_full, BackdoorState),
         VMSTATE_END_OF_LIST()
     },
 };
