@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "backdoor-user.h"
 #include "loader.h"
+#include "user-env.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -395,30 +396,6 @@ static void die(const char *fmt, ...)
     _exit(1);
 }
 
-static uint64_t parse_size(const char *s)
-{
-    char *end;
-    uint64_t v;
-
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || end == s) {
-        return 0;
-    }
-    switch (*end) {
-    case 'k': case 'K':
-        v <<= 10, end++;
-        break;
-    case 'm': case 'M':
-        v <<= 20, end++;
-        break;
-    case 'g': case 'G':
-        v <<= 30, end++;
-        break;
-    }
-    return *end ? 0 : v;
-}
-
 /* Is this process a user-mode QEMU? Wrappers (env, timeout) are not. */
 static bool in_qemu_user(const char **exe_name)
 {
@@ -567,22 +544,15 @@ static void hide_environ_block(void)
     }
 }
 
-/*
- * A base path the user gives may be in a shared directory such as /tmp:
- * follow no symlink and take over no file of another user, whose owner
- * could then read or change what the guest and the callbacks exchange.
- */
+/* The checks are shared (user-env.h); the files made are recorded here */
 static int open_channel_file(const char *path)
 {
-    struct stat st;
-    int fd;
+    int fd = backdoor_user_open_channel_file(path);
 
-    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    if (fd == -1) {
         die("cannot create %s: %s", path, strerror(errno));
     }
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-        (st.st_mode & 077)) {
+    if (fd < 0) {
         die("%s exists and is not a private file of this user: remove it "
             "or choose another QEMU_BACKDOOR_PATH", path);
     }
@@ -957,7 +927,7 @@ static void resolve_qemu_symbols(void)
 __attribute__((constructor))
 static void backdoor_user_init(void)
 {
-    const char *exe, *lib, *size;
+    const char *exe, *lib;
     qemu_backdoor_info info = { .mode = QEMU_BACKDOOR_MODE_USER };
     g_autoptr(GError) err = NULL;
 
@@ -980,15 +950,10 @@ static void backdoor_user_init(void)
         die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
             "library (see docs/user-mode.md)");
     }
-    bd.data_size = 1 << 20;
-    size = getenv("QEMU_BACKDOOR_DATA_SIZE");
-    if (size && *size) {
-        bd.data_size = parse_size(size);
-        if (bd.data_size < 4096 || bd.data_size > (1ull << 30) ||
-            (bd.data_size & (bd.data_size - 1))) {
-            die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
-                "4K to 1G", size);
-        }
+    bd.data_size = backdoor_user_data_size();
+    if (!bd.data_size) {
+        die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
+            "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
     }
     bd.call_offset = bd.data_size - 8;
     bd.owner = getpid();

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "loader.h"
+#include "user-env.h"
 #include "qemu-backdoor-regs.h"
 
 #include <errno.h>
@@ -400,30 +401,6 @@ static void *server(void *opaque)
     return NULL;
 }
 
-static uint64_t parse_size(const char *s)
-{
-    char *end;
-    uint64_t v;
-
-    errno = 0;
-    v = strtoull(s, &end, 0);
-    if (errno || end == s) {
-        return 0;
-    }
-    switch (*end) {
-    case 'k': case 'K':
-        v <<= 10, end++;
-        break;
-    case 'm': case 'M':
-        v <<= 20, end++;
-        break;
-    case 'g': case 'G':
-        v <<= 30, end++;
-        break;
-    }
-    return *end ? 0 : v;
-}
-
 /*
  * The guest's byte order, from the name qemu-<arch>[-static]: a static
  * QEMU exports nothing to ask.
@@ -456,21 +433,15 @@ static bool target_big_endian(const char *qemu)
     return false;
 }
 
-/*
- * A base path the user gives may be in a shared directory such as /tmp:
- * follow no symlink and take over no file of another user.
- */
+/* The checks are shared (user-env.h); the files made are recorded here */
 static int open_channel_file(const char *path)
 {
-    struct stat st;
-    int fd;
+    int fd = backdoor_user_open_channel_file(path);
 
-    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    if (fd == -1) {
         die("cannot create %s: %s", path, strerror(errno));
     }
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-        (st.st_mode & 077)) {
+    if (fd < 0) {
         die("%s exists and is not a private file of this user: remove it "
             "or choose another QEMU_BACKDOOR_PATH", path);
     }
@@ -609,7 +580,7 @@ int main(int argc, char **argv)
 {
     qemu_backdoor_info info = { .mode = QEMU_BACKDOOR_MODE_USER };
     g_autoptr(GError) err = NULL;
-    const char *lib, *size;
+    const char *lib;
     char *qemu;
     sigset_t all, old;
     pid_t parent = getpid();
@@ -632,15 +603,10 @@ int main(int argc, char **argv)
         die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
             "library (see docs/user-mode.md)");
     }
-    sv.data_size = 1 << 20;
-    size = getenv("QEMU_BACKDOOR_DATA_SIZE");
-    if (size && *size) {
-        sv.data_size = parse_size(size);
-        if (sv.data_size < 4096 || sv.data_size > (1ull << 30) ||
-            (sv.data_size & (sv.data_size - 1))) {
-            die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
-                "4K to 1G", size);
-        }
+    sv.data_size = backdoor_user_data_size();
+    if (!sv.data_size) {
+        die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
+            "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
     }
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
