@@ -134,6 +134,13 @@ root=$cache/debian$release
 start=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - start )) s"; }
 
+# One run per root at a time: runs share the root's copy of the source.
+exec 8>"$cache/.debian$release.lock"
+if ! flock -n 8; then
+    say "waiting for another run in the Debian $release root to end"
+    flock 8
+fi
+
 mounted=()
 ov=''
 do_mount() {
