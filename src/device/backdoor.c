@@ -32,6 +32,7 @@
 #include "backdoor.h"
 #include "compat.h"
 #include "loader.h"
+#include "ring.h"
 #include "qemu-backdoor-regs.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
@@ -40,11 +41,6 @@ OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
 #define BACKDOOR_DATA_SIZE_MIN      (4 * KiB)
 #define BACKDOOR_DATA_SIZE_MAX      (1 * GiB)
 #define BACKDOOR_DATA_SIZE_DEFAULT  (1 * MiB)
-#define BACKDOOR_SLOTS_DEFAULT      32
-#define BACKDOOR_RING_DEFAULT       128
-#define BACKDOOR_RING_MIN           8
-#define BACKDOOR_RING_MAX           65536
-#define BACKDOOR_BATCH_MAX          64      /* events per batch callback */
 
 struct BackdoorState {
     PCIDevice parent_obj;
@@ -212,60 +208,32 @@ static void backdoor_st64(bool be, void *p, uint64_t v)
 }
 
 /*
- * Hand the events of slot @n's ring to the library, oldest first, in
- * batches. The guest thread that owns the slot may be posting at the same
- * time on another vCPU: it publishes an event by storing HEAD after the
- * event (release), the host frees entries by storing TAIL after reading
- * them, so the ring needs no lock. All drains run under the BQL.
+ * Hand the events of slot @n's ring to the library (ring.c). The guest
+ * thread that owns the slot may be posting at the same time on another
+ * vCPU; the ring needs no lock for that. All drains run under the BQL.
  */
 static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
 {
-    uint8_t *blk = backdoor_slot(s, n);
-    uint8_t *ring = blk + BACKDOOR_SLOTBLK_RING;
-    qemu_backdoor_event ev[BACKDOOR_BATCH_MAX];
+    qemu_backdoor_batch batch = {
+        .producer = n,
+        .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
+        .mode = QEMU_BACKDOOR_MODE_SYSTEM,
+        .data = s->data_ptr,
+        .data_size = s->data_size,
+        .guest_big_endian = be,
+    };
     uint64_t head, tail;
 
-    if (!s->ring_entries) {
-        return;
+    if (!s->callbacks) {
+        return;     /* a failed hot reload: the events wait for a library */
     }
-    head = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_HEAD);
-    tail = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_TAIL);
-    smp_mb_acquire();
-    if (head - tail > s->ring_entries) {
+    if (!backdoor_ring_drain(s->callbacks, backdoor_slot(s, n),
+                             s->ring_entries, &batch, &s->events, &head,
+                             &tail)) {
         backdoor_guest_error(s, "slot %u: ring HEAD 0x%" PRIx64 " is more "
                              "than %u events past TAIL 0x%" PRIx64 "; "
                              "dropping the ring's contents", n, head,
                              s->ring_entries, tail);
-        backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, head);
-        return;
-    }
-    while (tail != head) {
-        qemu_backdoor_batch batch = {
-            .events = ev,
-            .producer = n,
-            .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
-            .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-            .data = s->data_ptr,
-            .data_size = s->data_size,
-            .guest_big_endian = be,
-        };
-
-        while (tail != head && batch.count < BACKDOOR_BATCH_MAX) {
-            const uint8_t *e = ring + (tail & (s->ring_entries - 1)) *
-                               BACKDOOR_EVENT_SIZE;
-            qemu_backdoor_event *d = &ev[batch.count++];
-
-            d->cmd = backdoor_ld64(be, e);
-            for (int i = 0; i < BACKDOOR_EVENT_ARGS; i++) {
-                d->arg[i] = backdoor_ld64(be, e + 8 + 8 * i);
-            }
-            tail++;
-        }
-        s->events += batch.count;
-        backdoor_callbacks_batch(s->callbacks, &batch);
-        /* The entries are read: the guest may reuse them */
-        smp_mb_release();
-        backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, tail);
     }
 }
 
@@ -336,18 +304,12 @@ static bool backdoor_width_ok(BackdoorState *s, hwaddr addr, unsigned size,
 static uint64_t backdoor_slot_alloc(BackdoorState *s)
 {
     unsigned n = find_first_zero_bit(s->slot_used, s->slots);
-    bool be = backdoor_guest_big_endian(s);
-    uint8_t *blk;
 
     if (n >= s->slots) {
         return 0xffffffffu;
     }
     set_bit(n, s->slot_used);
-    blk = backdoor_slot(s, n);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_WORD, 0);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_RESULT, 0);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_HEAD, 0);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, 0);
+    backdoor_ring_reset(backdoor_slot(s, n), backdoor_guest_big_endian(s));
     return n;
 }
 
@@ -780,45 +742,24 @@ static void backdoor_vm_change(void *opaque, bool running, RunState state)
     }
 }
 
-/*
- * Lay the slots out at the end of the data channel, below the 64 bytes
- * that hold the 1.0 call word. They may take half of it: fewer ring
- * entries, then fewer slots, until they fit.
- */
+/* The slots and their rings at the end of the data channel (ring.c) */
 static bool backdoor_layout_slots(BackdoorState *s, Error **errp)
 {
-    uint64_t room = s->data_size / 2;
+    g_autoptr(GError) err = NULL;
+    BackdoorRingLayout l;
 
-    if (s->slots > BACKDOOR_SLOTS_MAX) {
-        error_setg(errp, "backdoor: slots=%u is more than %u",
-                   s->slots, BACKDOOR_SLOTS_MAX);
+    if (!backdoor_ring_layout(&l, s->data_size, s->slots, s->ring_entries,
+                              "slots", "ring-entries", &err)) {
+        error_setg(errp, "backdoor: %s", err->message);
         return false;
     }
-    if (s->ring_entries && (!is_power_of_2(s->ring_entries) ||
-                            s->ring_entries < BACKDOOR_RING_MIN ||
-                            s->ring_entries > BACKDOOR_RING_MAX)) {
-        error_setg(errp, "backdoor: ring-entries=%u is not 0 or a power of "
-                   "two from %u to %u", s->ring_entries, BACKDOOR_RING_MIN,
-                   BACKDOOR_RING_MAX);
-        return false;
-    }
+    s->slots = l.slots;
+    s->ring_entries = l.entries;
     if (!s->slots) {
-        s->ring_entries = 0;
         return true;
     }
-    for (;;) {
-        s->slot_stride = BACKDOOR_SLOTBLK_RING +
-                         (uint64_t)s->ring_entries * BACKDOOR_EVENT_SIZE;
-        if ((uint64_t)s->slots * s->slot_stride <= room) {
-            break;
-        }
-        if (s->ring_entries > BACKDOOR_RING_MIN) {
-            s->ring_entries /= 2;
-        } else {
-            s->slots = MAX(room / s->slot_stride, 1);
-        }
-    }
-    s->slot_base = s->data_size - 64 - (uint64_t)s->slots * s->slot_stride;
+    s->slot_base = l.base;
+    s->slot_stride = l.stride;
     s->slot_used = bitmap_new(s->slots);
     s->vm_slots = s->slots;
     return true;
@@ -946,7 +887,7 @@ static const Property backdoor_properties[] = {
                      BACKDOOR_DATA_SIZE_DEFAULT),
     /* call slots and event rings (register map 1.1) */
     DEFINE_PROP_UINT32("slots", BackdoorState, slots,
-                       BACKDOOR_SLOTS_DEFAULT),
+                       BACKDOOR_RING_SLOTS_DEFAULT),
     DEFINE_PROP_UINT32("ring-entries", BackdoorState, ring_entries,
                        BACKDOOR_RING_DEFAULT),
 };
