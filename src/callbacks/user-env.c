@@ -12,6 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *const backdoor_user_env_vars[] = {
+    "QEMU_BACKDOOR_LIB", "QEMU_BACKDOOR_ARGS", "QEMU_BACKDOOR_DATA_SIZE",
+    "QEMU_BACKDOOR_CALLBACKS_DIR", "QEMU_BACKDOOR_RINGS",
+    "QEMU_BACKDOOR_RING_ENTRIES", NULL,
+};
+
 static uint64_t parse_size(const char *s)
 {
     char *end;

@@ -15,6 +15,12 @@
 uint64_t backdoor_user_data_size(void);
 
 /*
+ * The variables the backends read (NULL-terminated), which they take out
+ * of the guest's environment.
+ */
+extern const char *const backdoor_user_env_vars[];
+
+/*
  * Open (creating, mode 0600) a channel file at @path, which may be in a
  * shared directory such as /tmp: follow no symlink and take over no file
  * of another user, whose owner could then read or change what the guest

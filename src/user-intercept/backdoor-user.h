@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "loader.h"
 #include "qemu-backdoor-regs.h"
 
 #define BACKDOOR_USER_CTRL_SIZE     0x10000
@@ -26,6 +27,25 @@ void backdoor_user_reg_write(uint64_t offset, unsigned size, uint64_t value);
 
 /* Run one call for the calling thread; the result is its RESULT. */
 uint64_t backdoor_user_call(uint64_t cmd);
+
+/* QEMU's CPU index of the calling guest thread (channel.c). */
+int backdoor_user_vcpu_index(void);
+
+/* The library serving calls; NULL once the channel is closed. */
+BackdoorCallbacks *backdoor_user_callbacks(void);
+
+/* Event rings (ring.c): set up once the data channel is mapped. */
+bool backdoor_user_rings_init(void *data, uint64_t data_size, GError **errp);
+uint32_t backdoor_user_ring_features(void);
+/* The layout registers; false for another offset or a wrong width */
+bool backdoor_user_ring_reg(uint64_t offset, unsigned size, uint64_t *val);
+/* Is a pread of 8 bytes at @offset a ring operation; run it (gated) */
+bool backdoor_user_ring_is_op(uint64_t offset);
+uint64_t backdoor_user_ring_op(uint64_t offset, uint64_t value);
+/* Inside the gate: before a call, before a hot reload's swap, at exit */
+void backdoor_user_rings_before_call(BackdoorCallbacks *cb, int vcpu_index);
+void backdoor_user_rings_before_swap(BackdoorCallbacks *cb);
+void backdoor_user_rings_at_exit(BackdoorCallbacks *cb);
 
 bool backdoor_user_is_ctrl_fd(int fd);
 bool backdoor_user_is_ctrl_file(dev_t dev, ino_t ino);

@@ -7,6 +7,7 @@
 #include "backdoor-user.h"
 #include "loader.h"
 #include "user-env.h"
+#include "user-reload.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -53,7 +54,7 @@ static struct {
     char *owner_path;       /* TMPDIR_OWNER in tmpdir: the owner's pid */
     char *args;             /* QEMU_BACKDOOR_ARGS, kept for the library */
     char *reload_path;      /* BASE.reload, the hot reload socket */
-    int reload_fd;
+    BackdoorUserLib reload; /* what a hot reload swaps */
     pid_t owner;            /* the process that ran the library's init */
     dev_t ctrl_dev;
     ino_t ctrl_ino;
@@ -84,7 +85,7 @@ static int next_thread_index;
  * pointer in every thread), and qemu_get_cpu() maps an index back to a
  * CPUState, so no QEMU struct layout is needed.
  */
-static int backdoor_user_vcpu_index(void)
+int backdoor_user_vcpu_index(void)
 {
     if (thread_vcpu != -2) {
         return thread_vcpu;
@@ -105,69 +106,6 @@ static int backdoor_user_vcpu_index(void)
 }
 
 static uint64_t guest_error(void);
-
-/*
- * Hot reload (BASE.reload): a swap waits until no guest thread is in a
- * call and keeps new calls out until it is done. Each calling thread has
- * its own in-call flag, so a call writes only its own cache line; the
- * swap sets "swapping" and then waits for every flag to clear.
- */
-typedef struct CallSlot {
-    int in_call;
-    struct CallSlot *next, *prev;
-} CallSlot;
-
-static __thread CallSlot *thread_slot;
-static CallSlot slots = { .next = &slots, .prev = &slots };
-static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_key_t slot_key;
-static int swapping;
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t swap_done = PTHREAD_COND_INITIALIZER;
-
-static void slot_free(void *opaque)
-{
-    CallSlot *slot = opaque;
-
-    pthread_mutex_lock(&slots_lock);
-    slot->prev->next = slot->next;
-    slot->next->prev = slot->prev;
-    pthread_mutex_unlock(&slots_lock);
-    g_free(slot);
-}
-
-static CallSlot *call_begin(void)
-{
-    CallSlot *slot = thread_slot;
-
-    if (!slot) {
-        slot = thread_slot = g_new0(CallSlot, 1);
-        pthread_mutex_lock(&slots_lock);
-        slot->next = slots.next;
-        slot->prev = &slots;
-        slots.next->prev = slot;
-        slots.next = slot;
-        pthread_mutex_unlock(&slots_lock);
-        pthread_setspecific(slot_key, slot);
-    }
-    for (;;) {
-        __atomic_store_n(&slot->in_call, 1, __ATOMIC_SEQ_CST);
-        if (!__atomic_load_n(&swapping, __ATOMIC_SEQ_CST)) {
-            return slot;
-        }
-        __atomic_store_n(&slot->in_call, 0, __ATOMIC_SEQ_CST);
-        pthread_mutex_lock(&swap_lock);
-        while (__atomic_load_n(&swapping, __ATOMIC_SEQ_CST)) {
-            pthread_cond_wait(&swap_done, &swap_lock);
-        }
-        pthread_mutex_unlock(&swap_lock);
-    }
-}
-
-static void call_end(CallSlot *slot)
-{
-    __atomic_store_n(&slot->in_call, 0, __ATOMIC_RELEASE);
-}
 
 /*
  * Guest memory for callbacks (ABI 2): the calling process's guest virtual
@@ -233,13 +171,22 @@ uint64_t backdoor_user_call(uint64_t cmd)
         .mode = QEMU_BACKDOOR_MODE_USER,
     };
 
-    CallSlot *slot = call_begin();
+    BackdoorGate *gate = backdoor_gate_enter();
 
     /* After the owner's exit ran (an exec that then failed): no library */
-    thread_result = __atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE) ?
-                    guest_error() : backdoor_callbacks_call(bd.cb, &call);
-    call_end(slot);
+    if (__atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE)) {
+        thread_result = guest_error();
+    } else {
+        backdoor_user_rings_before_call(bd.cb, call.vcpu_index);
+        thread_result = backdoor_callbacks_call(bd.cb, &call);
+    }
+    backdoor_gate_leave(gate);
     return thread_result;
+}
+
+BackdoorCallbacks *backdoor_user_callbacks(void)
+{
+    return __atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE) ? NULL : bd.cb;
 }
 
 static uint64_t guest_error(void)
@@ -261,7 +208,8 @@ uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
         v = size == 4 ? BACKDOOR_USER_ID : guest_error();
         break;
     case BACKDOOR_REG_FEATURES:
-        v = size == 4 ? BACKDOOR_FEATURES : guest_error();
+        v = size == 4 ? BACKDOOR_FEATURES | backdoor_user_ring_features() :
+                        guest_error();
         break;
     case BACKDOOR_REG_DATA_SIZE:
         v = bd.data_size;
@@ -283,7 +231,9 @@ uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
         break;
     }
     default:
-        v = guest_error();
+        if (!backdoor_user_ring_reg(offset, size, &v)) {
+            v = guest_error();
+        }
     }
     return v & mask;
 }
@@ -339,10 +289,15 @@ bool backdoor_user_is_owner(void)
 
 void backdoor_user_cleanup(void)
 {
+    if (backdoor_user_active) {
+        backdoor_user_reload_stop();    /* a swap in progress ends first */
+    }
     if (!backdoor_user_active ||
         __atomic_exchange_n(&bd.cleaned, 1, __ATOMIC_SEQ_CST)) {
         return;
     }
+    /* The process's own rings go to its own copy of the library */
+    backdoor_user_rings_at_exit(bd.cb);
     if (getpid() != bd.owner) {
         /* What the child's calls printed; the parent's went before fork */
         fflush(NULL);
@@ -460,14 +415,14 @@ static void hide_preload(void)
  */
 static bool hidden_variable(const char *entry)
 {
-    static const char *const hide[] = {
-        "QEMU_BACKDOOR_LIB=", "QEMU_BACKDOOR_ARGS=",
-        "QEMU_BACKDOOR_DATA_SIZE=", "QEMU_BACKDOOR_CALLBACKS_DIR=",
-        "LD_PRELOAD=",
-    };
+    const char *eq = strchr(entry, '=');
 
-    for (size_t i = 0; i < G_N_ELEMENTS(hide); i++) {
-        if (g_str_has_prefix(entry, hide[i])) {
+    if (!eq || g_str_has_prefix(entry, "LD_PRELOAD=")) {
+        return !!eq;
+    }
+    for (const char *const *v = backdoor_user_env_vars; *v; v++) {
+        if (strlen(*v) == (size_t)(eq - entry) &&
+            !strncmp(entry, *v, eq - entry)) {
             return true;
         }
     }
@@ -742,166 +697,6 @@ static void make_files(const char *base)
     close(fd);
 }
 
-/*
- * Swap the library for @name with @args, as the device does on qom-set
- * (docs/callbacks.rst, "Hot reload"). Returns NULL or the error.
- */
-static char *backdoor_user_reload(const char *name, const char *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GError) restart_err = NULL;
-    BackdoorCallbacks *new = backdoor_callbacks_open(name, &err);
-    qemu_backdoor_info info;
-    char *error = NULL;
-    CallSlot *slot;
-
-    if (!new) {
-        return g_strdup(err->message);
-    }
-    __atomic_store_n(&swapping, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_lock(&slots_lock);
-    for (slot = slots.next; slot != &slots; slot = slot->next) {
-        while (__atomic_load_n(&slot->in_call, __ATOMIC_SEQ_CST)) {
-            sched_yield();
-        }
-    }
-    pthread_mutex_unlock(&slots_lock);
-
-    if (!__atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE)) {
-        info = (qemu_backdoor_info) {
-            .mode = QEMU_BACKDOOR_MODE_USER,
-            .args = args,
-            .id = bd.base,
-            .data = bd.data,
-            .data_size = bd.data_size,
-            .guest_big_endian = backdoor_user_big_endian,
-        };
-        backdoor_callbacks_stop(bd.cb);
-        if (backdoor_callbacks_start(new, &info, &err)) {
-            backdoor_callbacks_close(bd.cb);
-            bd.cb = new;
-            g_free(bd.args);
-            bd.args = g_strdup(args);
-            new = NULL;
-        } else {
-            error = g_strdup_printf("%s; kept callbacks '%s'", err->message,
-                                    backdoor_callbacks_name(bd.cb));
-            info.args = bd.args;
-            if (!backdoor_callbacks_start(bd.cb, &info, &restart_err)) {
-                /* Calls get guest errors from now on, as after an exec */
-                fprintf(stderr, PROG ": %s: no callbacks now\n",
-                        restart_err->message);
-                __atomic_store_n(&bd.cleaned, 1, __ATOMIC_RELEASE);
-            }
-        }
-    } else {
-        error = g_strdup("the channel is closed");
-    }
-
-    pthread_mutex_lock(&swap_lock);
-    __atomic_store_n(&swapping, 0, __ATOMIC_SEQ_CST);
-    pthread_cond_broadcast(&swap_done);
-    pthread_mutex_unlock(&swap_lock);
-    backdoor_callbacks_close(new);
-    return error;
-}
-
-/*
- * The hot reload socket: one request per connection, "PATH\n" or
- * "PATH\tARGS\n"; the answer is "ok\n" or "error: MESSAGE\n". A thread
- * of ours that takes no signal, so the guest's signals are untouched.
- */
-static void *reload_thread(void *opaque)
-{
-    (void)opaque;
-    for (;;) {
-        g_autofree char *error = NULL;
-        g_autofree char *reply = NULL;
-        char req[PATH_MAX + 4096];
-        size_t len = 0;
-        char *args, *nl;
-        ssize_t n;
-        int fd = accept4(bd.reload_fd, NULL, NULL, SOCK_CLOEXEC);
-
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) {
-                continue;
-            }
-            return NULL;
-        }
-        while (len < sizeof(req) - 1 &&
-               (n = read(fd, req + len, sizeof(req) - 1 - len)) > 0) {
-            len += n;
-            if (memchr(req, '\n', len)) {
-                break;
-            }
-        }
-        req[len] = 0;
-        nl = strchr(req, '\n');
-        if (nl) {
-            *nl = 0;
-        }
-        args = strchr(req, '\t');
-        if (args) {
-            *args++ = 0;
-        }
-        if (!nl || !*req) {
-            error = g_strdup("send one line: the library path, optionally "
-                             "a tab and its arguments");
-        } else {
-            error = backdoor_user_reload(req, args ? args : "");
-        }
-        if (error) {
-            fprintf(stderr, PROG ": hot reload: %s\n", error);
-        }
-        reply = error ? g_strdup_printf("error: %s\n", error) :
-                        g_strdup("ok\n");
-        if (write(fd, reply, strlen(reply)) < 0) {
-            /* the client went away: it has the message on stderr */
-        }
-        close(fd);
-    }
-}
-
-static void start_reload_socket(void)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    sigset_t all, old;
-    pthread_t tid;
-    int fd;
-
-    pthread_key_create(&slot_key, slot_free);
-    bd.reload_path = g_strdup_printf("%s.reload", bd.base);
-    if (strlen(bd.reload_path) >= sizeof(addr.sun_path)) {
-        /* A long base: no hot reload, said once */
-        fprintf(stderr, PROG ": %s is too long for a socket path: no hot "
-                "reload\n", bd.reload_path);
-        g_clear_pointer(&bd.reload_path, g_free);
-        return;
-    }
-    strcpy(addr.sun_path, bd.reload_path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    unlink(bd.reload_path);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-        chmod(bd.reload_path, 0600) < 0 || listen(fd, 4) < 0) {
-        die("cannot make the hot reload socket %s: %s", bd.reload_path,
-            strerror(errno));
-    }
-    /* Far from the guest's own descriptors (it may dup2 onto low ones) */
-    bd.reload_fd = fcntl(fd, F_DUPFD_CLOEXEC, 900);
-    if (bd.reload_fd < 0) {
-        bd.reload_fd = fd;
-    } else {
-        close(fd);
-    }
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (pthread_create(&tid, NULL, reload_thread, NULL) == 0) {
-        pthread_detach(tid);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
 static void backdoor_user_atexit(void)
 {
     backdoor_user_cleanup();
@@ -959,6 +754,9 @@ static void backdoor_user_init(void)
     bd.owner = getpid();
     reap_stale_dirs();
     make_files(getenv("QEMU_BACKDOOR_PATH"));
+    if (!backdoor_user_rings_init(bd.data, bd.data_size, &err)) {
+        die("%s", err->message);
+    }
 
     /* A copy: the library may keep it, and the environment is rewritten */
     bd.args = g_strdup(getenv("QEMU_BACKDOOR_ARGS"));
@@ -973,15 +771,24 @@ static void backdoor_user_init(void)
         die("%s", err->message);
     }
     backdoor_user_active = true;
-    start_reload_socket();
+    bd.reload = (BackdoorUserLib) {
+        .cb = &bd.cb,
+        .args = &bd.args,
+        .closed = &bd.cleaned,
+        .info = info,
+        .before_stop = backdoor_user_rings_before_swap,
+    };
+    bd.reload_path = backdoor_user_reload_listen(&bd.reload, bd.base, &err);
+    if (err) {
+        die("%s", err->message);
+    }
     atexit(backdoor_user_atexit);
     pthread_atfork(backdoor_user_prefork, NULL, NULL);
 
     hide_preload();
-    unsetenv("QEMU_BACKDOOR_LIB");
-    unsetenv("QEMU_BACKDOOR_ARGS");
-    unsetenv("QEMU_BACKDOOR_DATA_SIZE");
-    unsetenv("QEMU_BACKDOOR_CALLBACKS_DIR");
+    for (const char *const *v = backdoor_user_env_vars; *v; v++) {
+        unsetenv(*v);
+    }
     hide_environ_block();
     setenv("QEMU_BACKDOOR_PATH", bd.base, 1);
     backdoor_user_request_exec_hook();

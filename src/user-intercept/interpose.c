@@ -343,16 +343,19 @@ EXPORT int dup3(int old, int new, int flags)
 
 /*
  * The fast path: QEMU emulates a guest pread64 with a libc pread64 on the
- * guest's buffer in place, so the call costs no signal.
+ * guest's buffer in place, so the call costs no signal. The event rings'
+ * operations take the same path at their registers' offsets.
  */
 EXPORT ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)
 {
-    if (backdoor_user_active && count == 8 &&
-        offset == BACKDOOR_REG_CALL && buf && is_ctrl_fd_cached(fd)) {
-        uint64_t cmd = qemu_backdoor_ld64(backdoor_user_big_endian, buf);
+    if (backdoor_user_active && count == 8 && buf &&
+        (offset == BACKDOOR_REG_CALL || backdoor_user_ring_is_op(offset)) &&
+        is_ctrl_fd_cached(fd)) {
+        uint64_t v = qemu_backdoor_ld64(backdoor_user_big_endian, buf);
 
-        qemu_backdoor_st64(backdoor_user_big_endian, buf,
-                           backdoor_user_call(cmd));
+        v = offset == BACKDOOR_REG_CALL ? backdoor_user_call(v) :
+            backdoor_user_ring_op(offset, v);
+        qemu_backdoor_st64(backdoor_user_big_endian, buf, v);
         return 8;
     }
     return REAL(pread64)(fd, buf, count, offset);

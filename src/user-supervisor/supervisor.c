@@ -16,7 +16,9 @@
  */
 #define _GNU_SOURCE
 #include "loader.h"
+#include "supervisor.h"
 #include "user-env.h"
+#include "user-reload.h"
 #include "qemu-backdoor-regs.h"
 
 #include <errno.h>
@@ -72,9 +74,13 @@ static struct {
     char *base;
     char *ctrl_path;
     char *data_path;
-    const char *made[2];        /* the channel files made so far */
+    char *reload_path;          /* BASE.reload, the hot reload socket */
+    const char *made[3];        /* the channel files made so far */
     int n_made;
     char *tmpdir;               /* made for a default base; removed at exit */
+    char *args;                 /* QEMU_BACKDOOR_ARGS, kept for the library */
+    int closed;                 /* a failed hot reload left no library */
+    BackdoorUserLib reload;     /* what a hot reload swaps */
     pid_t qemu;
     int stop;
     struct {
@@ -110,32 +116,7 @@ static void die(const char *fmt, ...)
     exit(1);
 }
 
-/* Guest-order accessors for the shared pages. */
-static uint32_t ld32(const void *p)
-{
-    uint32_t v = __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
-
-    return sv.big_endian ? GUINT32_FROM_BE(v) : GUINT32_FROM_LE(v);
-}
-
-static void st32(void *p, uint32_t v)
-{
-    v = sv.big_endian ? GUINT32_TO_BE(v) : GUINT32_TO_LE(v);
-    __atomic_store_n((uint32_t *)p, v, __ATOMIC_SEQ_CST);
-}
-
-static uint64_t ld64(const void *p)
-{
-    uint64_t v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
-
-    return sv.big_endian ? GUINT64_FROM_BE(v) : GUINT64_FROM_LE(v);
-}
-
-static void st64(void *p, uint64_t v)
-{
-    v = sv.big_endian ? GUINT64_TO_BE(v) : GUINT64_TO_LE(v);
-    __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE);
-}
+bool sv_big_endian;
 
 /* Shared (not private) futexes: the guest's are on the same file page. */
 static long futex(void *addr, int op, uint32_t val)
@@ -204,7 +185,8 @@ static void spawn_server(void)
 {
     g_mutex_lock(&srv.lock);
     if (srv.count < MAX_SERVERS &&
-        !pthread_create(&srv.threads[srv.count], NULL, server, NULL)) {
+        !pthread_create(&srv.threads[srv.count], NULL, server,
+                        GUINT_TO_POINTER(srv.count))) {
         srv.count++;
         __atomic_add_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
     }
@@ -295,7 +277,8 @@ static void serve(unsigned i)
         spawn_server();         /* for calls that come meanwhile */
     }
 
-    st64(slot + BACKDOOR_SLOT_RESULT, backdoor_callbacks_call(sv.cb, &call));
+    st64(slot + BACKDOOR_SLOT_RESULT,
+         sv_request(&sv.cb, &sv.closed, slot, &call, tid));
     /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
     st32(slot + BACKDOOR_SLOT_DONE, req);
     __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
@@ -314,7 +297,8 @@ static void serve(unsigned i)
 static void check_raw_stores(void)
 {
     for (unsigned off = BACKDOOR_REG_CMD; off < 4096; off += 8) {
-        if (*(volatile uint64_t *)(sv.regs + off) &&
+        if ((off < BACKDOOR_REG_SLOT_COUNT || off >= BACKDOOR_REG_SLOT_ALLOC) &&
+            *(volatile uint64_t *)(sv.regs + off) &&
             !__atomic_exchange_n(&sv.raw_reported, 1, __ATOMIC_RELAXED)) {
             fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s: "
                     "the supervisor serves no raw register access, that "
@@ -366,7 +350,7 @@ static void *server(void *opaque)
     sigset_t all;
     int i, no = 0;
 
-    (void)opaque;
+    sv_server_index = GPOINTER_TO_UINT(opaque);
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     __atomic_sub_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);   /* awake */
@@ -379,6 +363,7 @@ static void *server(void *opaque)
             set_sleeping(0);
             poll_slots();
             check_raw_stores();
+            sv_rings_idle(&sv.cb, &sv.closed);
             /*
              * Stop polling. The guest publishes REQ, then reads SLEEPING
              * and, if set, rings DOORBELL; we set SLEEPING, then look at
@@ -495,11 +480,11 @@ static void make_files(const char *base)
     qemu_backdoor_st64(sv.big_endian, regs + BACKDOOR_REG_DATA_SIZE,
                        sv.data_size);
     if (pwrite(fd, regs, sizeof(regs), 0) != sizeof(regs) ||
-        ftruncate(fd, BACKDOOR_USER_SLOTS_OFFSET + BACKDOOR_USER_SLOTS_SIZE)) {
+        ftruncate(fd, BACKDOOR_USER_CTRL_FILE_SIZE)) {
         die("cannot write %s: %s", sv.ctrl_path, strerror(errno));
     }
-    sv.regs = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
-                       BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
+    /* The registers, the slots and the server threads' stages */
+    sv.regs = map_file(fd, BACKDOOR_USER_CTRL_FILE_SIZE, 0, sv.ctrl_path);
     sv.slots = sv.regs + BACKDOOR_USER_SLOTS_OFFSET;
     close(fd);
 
@@ -597,6 +582,7 @@ int main(int argc, char **argv)
     }
     argv[1] = qemu;
     sv.big_endian = target_big_endian(qemu);
+    sv_big_endian = sv.big_endian;
 
     lib = getenv("QEMU_BACKDOOR_LIB");
     if (!lib || !*lib) {
@@ -609,8 +595,13 @@ int main(int argc, char **argv)
             "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
     }
     make_files(getenv("QEMU_BACKDOOR_PATH"));
+    if (!sv_rings_init(sv.data, sv.data_size, sv.regs, &err)) {
+        die("%s", err->message);
+    }
+    sv_guest_memory_init(sv.regs, &sv.stop);
 
-    info.args = getenv("QEMU_BACKDOOR_ARGS");
+    sv.args = g_strdup(getenv("QEMU_BACKDOOR_ARGS"));
+    info.args = sv.args;
     info.id = sv.base;
     info.data = sv.data;
     info.data_size = sv.data_size;
@@ -619,11 +610,26 @@ int main(int argc, char **argv)
     if (!sv.cb) {
         die("%s", err->message);
     }
+    sv.reload = (BackdoorUserLib) {
+        .cb = &sv.cb,
+        .args = &sv.args,
+        .closed = &sv.closed,
+        .info = info,
+        .before_stop = sv_rings_before_swap,
+    };
+    sv.reload_path = backdoor_user_reload_listen(&sv.reload, sv.base, &err);
+    if (err) {
+        backdoor_callbacks_unload(sv.cb);
+        die("%s", err->message);
+    }
+    if (sv.reload_path) {
+        sv.made[sv.n_made++] = sv.reload_path;
+    }
 
     /* What the guest sees: the base, none of our own settings */
-    unsetenv("QEMU_BACKDOOR_LIB");
-    unsetenv("QEMU_BACKDOOR_ARGS");
-    unsetenv("QEMU_BACKDOOR_DATA_SIZE");
+    for (const char *const *v = backdoor_user_env_vars; *v; v++) {
+        unsetenv(*v);
+    }
     setenv("QEMU_BACKDOOR_PATH", sv.base, 1);
     fflush(NULL);
 
@@ -675,7 +681,12 @@ int main(int argc, char **argv)
         pthread_join(t, NULL);
     }
     check_raw_stores();
-    backdoor_callbacks_unload(sv.cb);
+    backdoor_user_reload_stop();    /* a swap in progress ends first */
+    if (!sv.closed) {
+        /* Posted before QEMU ended: the data channel still holds them */
+        sv_rings_exit(sv.cb);
+        backdoor_callbacks_unload(sv.cb);
+    }
     fflush(NULL);
     cleanup_files();
     exit_like(status);
