@@ -648,6 +648,10 @@ static void backdoor_reload(BackdoorState *s, const char *name, Error **errp)
     if (was_running) {
         pause_all_vcpus();
     }
+    /* What the guest posted is the old library's: before its exit */
+    if (old) {
+        backdoor_drain_all(s, s->big_endian);
+    }
     backdoor_callbacks_stop(old);
     if (backdoor_callbacks_start(new, backdoor_init_info(s, s->callbacks_args,
                                                          &info), &err)) {

@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ring-layout.h"
+
 /* Literal, not from the header: the test holds the ABI to its spec */
 #define REG_ID          0x00
 #define REG_FEATURES    0x04
@@ -37,7 +39,7 @@
 #define REG_RESULT_HI   0x1c
 #define REG_CALL_OFFSET 0x20
 #define REG_CALL        0x28
-#define GUEST_ID        0x42440100u
+#define GUEST_ID        0x42440101u
 #define FEATURE_SLOTS   0x2u
 #define CMD_VCPU        0xf00d0001u
 #define PAGE            4096
@@ -226,6 +228,21 @@ static uint64_t any_call(uint64_t cmd)
     return slots ? slot_call(cmd) : raw_call(cmd);
 }
 
+/* The event rings' layout registers (user mode: no slot calls) */
+static void check_ring_registers(uint64_t size)
+{
+    RingLayout l = ring_layout(size);
+
+    CHECK(*reg32(REG_SLOT_COUNT) == l.slots, "rings %u (want %u)",
+          *reg32(REG_SLOT_COUNT), l.slots);
+    CHECK(*reg32(REG_RING_ENTRIES) == l.entries, "ring entries %u (want %u)",
+          *reg32(REG_RING_ENTRIES), l.entries);
+    CHECK(*reg64(REG_SLOT_BASE) == l.base, "slot base 0x%" PRIx64 " (want "
+          "0x%" PRIx64 ")", *reg64(REG_SLOT_BASE), l.base);
+    CHECK(*reg64(REG_SLOT_STRIDE) == l.stride, "slot stride %" PRIu64,
+          *reg64(REG_SLOT_STRIDE));
+}
+
 /* Identification, sizes and wrong accesses through the trapped page. */
 static void case_registers(void)
 {
@@ -233,21 +250,25 @@ static void case_registers(void)
                                     NULL, 0);
 
     CHECK(*reg32(REG_ID) == GUEST_ID, "ID 0x%x", *reg32(REG_ID));
+    check_ring_registers(expect_size);
     if (slots) {
         /* The supervisor wrote the constant registers into the file */
         uint8_t file[16];
 
-        CHECK(*reg32(REG_FEATURES) == (1 | FEATURE_SLOTS), "features 0x%x",
-              *reg32(REG_FEATURES));
+        CHECK(*reg32(REG_FEATURES) == (1 | FEATURE_SLOTS | FEATURE_RING),
+              "features 0x%x", *reg32(REG_FEATURES));
         CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
               *reg64(REG_DATA_SIZE));
         CHECK(data_size == expect_size, "file size %" PRIu64, data_size);
         CHECK(pread(ctrl_fd, file, 16, 0) == 16 &&
               !memcmp(file, (void *)ctrl, 16), "pread of the registers");
-        CHECK(lseek(ctrl_fd, 0, SEEK_END) == 0x20000, "control file size");
+        /* Registers, call slots, the server threads' 64 stages */
+        CHECK(lseek(ctrl_fd, 0, SEEK_END) == 0x20000 + 64 * 0x10000,
+              "control file size");
         return;
     }
-    CHECK(*reg32(REG_FEATURES) == 1, "features 0x%x", *reg32(REG_FEATURES));
+    CHECK(*reg32(REG_FEATURES) == (1 | FEATURE_RING), "features 0x%x",
+          *reg32(REG_FEATURES));
     CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
           *reg64(REG_DATA_SIZE));
     CHECK(*reg32(REG_DATA_SIZE) == (uint32_t)expect_size, "size32");
@@ -257,7 +278,11 @@ static void case_registers(void)
     CHECK(*(volatile uint16_t *)(ctrl + REG_ID) == 0xffff, "16-bit read");
     CHECK(*(volatile uint8_t *)(ctrl + REG_ID) == 0xff, "8-bit read");
     CHECK(*reg64(REG_CMD) == UINT64_MAX, "read of CMD");
-    CHECK(*reg32(0x30) == UINT32_MAX, "reserved");
+    CHECK(*reg32(0x58) == UINT32_MAX, "reserved");
+    /* No raw ring operations in user mode; widths as in system mode */
+    CHECK(*reg32(REG_SLOT_ALLOC) == UINT32_MAX, "SLOT_ALLOC is reserved");
+    CHECK(*reg64(REG_SLOT_COUNT) == UINT64_MAX, "8-byte SLOT_COUNT");
+    CHECK(*reg32(REG_SLOT_BASE + 4) == UINT32_MAX, "high half of SLOT_BASE");
     CHECK(*reg64(0xff8) == UINT64_MAX, "reserved end of page");
     *reg32(REG_ID) = 0;
     *reg64(REG_CALL_OFFSET) = 3;
