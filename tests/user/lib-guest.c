@@ -17,6 +17,8 @@
  *                                       then one thread fills its ring
  *   lib-guest post-exit N               post N events and exit: the host
  *                                       delivers them at the exit
+ *   lib-guest post-wait N               post N events, say "posted", wait
+ *                                       for the end of stdin, exit
  *   lib-guest raw-exit K N              K threads one after the other post
  *                                       N events and leave with a raw exit
  *                                       system call (no release)
@@ -248,6 +250,18 @@ static int post_exit(unsigned count)
     return 0;
 }
 
+/* The same, but the test swaps the library (hot reload) meanwhile */
+static int post_wait(unsigned count)
+{
+    char c;
+    int r = post_exit(count);
+
+    fflush(stdout);
+    while (read(0, &c, 1) > 0) {
+    }
+    return r;
+}
+
 static void *raw_exit_thread(void *opaque)
 {
     Producer *p = opaque;
@@ -330,6 +344,8 @@ int main(int argc, char **argv)
                           atoi(argv[3]));
         } else if (argc == 3 && !strcmp(argv[1], "post-exit")) {
             return post_exit(atoi(argv[2]));
+        } else if (argc == 3 && !strcmp(argv[1], "post-wait")) {
+            return post_wait(atoi(argv[2]));
         } else if (argc == 4 && !strcmp(argv[1], "raw-exit")) {
             return raw_exit(atoi(argv[2]), atoi(argv[3]));
         } else if (argc == 2 && !strcmp(argv[1], "no-rings")) {

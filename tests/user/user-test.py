@@ -502,6 +502,33 @@ class Arch:
             log[-1].startswith('exit '), self.name('events/drain-at-exit'),
             describe(p) + '\n'.join(log[-5:]))
 
+        # A hot reload: the old library gets the events before its exit
+        base = os.path.join(self.tmp, 'ring-reload')
+        if os.path.exists(self.log):
+            os.unlink(self.log)
+        proc = subprocess.Popen(
+            [LAUNCHER, self.qemu, lib_guest, 'post-wait', '20'],
+            env=clean_env(QEMU_BACKDOOR_LIB=CALLBACKS, QEMU_BACKDOOR_PATH=base,
+                          QEMU_BACKDOOR_ARGS=f'log={self.log}'),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            posted = proc.stdout.readline()
+            reply = reload_request(base + '.reload',
+                                   f'{CALLBACKS}\tlog={self.log}')
+            out, err = proc.communicate('', timeout=TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            proc.kill()
+            out, err, reply = '', str(e), ''
+        log = self.read_log()
+        first_exit = next((i for i, l in enumerate(log)
+                           if l.startswith('exit ')), len(log))
+        tap(posted == 'posted 20\n' and reply == 'ok\n' and
+            sum(1 for l in log[:first_exit] if l.startswith('event ')) == 20
+            and sum(1 for l in log if l.startswith('init ')) == 2,
+            self.name('events/drain-at-reload'),
+            f'{posted!r} {reply!r}\n{err}\n' + '\n'.join(log))
+
         # Threads that leave without releasing their ring: their events
         # are delivered, their rings taken back (2 rings for 6 threads)
         p = self.launch_program(lib_guest, 'raw-exit', '6', '20',
