@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "ring-layout.h"
+#include "check.h"
 
 /* Literal, not from the header: the test holds the ABI to its spec */
 #define REG_ID          0x00
@@ -49,19 +50,8 @@ static volatile int *volatile bad = (volatile int *)(uintptr_t)0x10;
 static volatile uint64_t *data;
 static uint64_t data_size;
 static int ctrl_fd;
-static int failures;
 static volatile uint8_t *slots;     /* the call slot area, if announced */
 
-#define CHECK(cond, ...)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __func__,      \
-                    __LINE__, #cond);                                    \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fputc('\n', stderr);                                         \
-            failures++;                                                  \
-        }                                                                \
-    } while (0)
 
 static volatile uint32_t *reg32(unsigned off)
 {

@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define CMD_VCPU 0xf00d0001u
 #define CMD_EVENTS 0xf00d0002u
 #define CMD_EVSTATS 0xf00d0003u
@@ -112,18 +114,6 @@ static int concurrent(void)
     return first_result == 1 && r == 2 ? 0 : 1;
 }
 
-static int failures;
-
-#define CHECK(cond, ...)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __func__,      \
-                    __LINE__, #cond);                                    \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fputc('\n', stderr);                                         \
-            failures++;                                                  \
-        }                                                                \
-    } while (0)
 
 typedef struct Producer {
     pthread_t thread;
