@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "user-env.h"
+#include "regs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,13 +43,10 @@ uint64_t backdoor_user_data_size(void)
     uint64_t size;
 
     if (!s || !*s) {
-        return 1 << 20;
+        return BACKDOOR_DATA_SIZE_DEFAULT;
     }
     size = parse_size(s);
-    if (size < 4096 || size > (1ull << 30) || (size & (size - 1))) {
-        return 0;
-    }
-    return size;
+    return backdoor_data_size_ok(size) ? size : 0;
 }
 
 int backdoor_user_open_channel_file(const char *path)

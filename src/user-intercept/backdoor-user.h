@@ -14,8 +14,6 @@
 
 #include "qemu-backdoor-regs.h"
 
-#define BACKDOOR_USER_CTRL_SIZE     0x10000
-
 /* True once the helper is set up inside a qemu-<arch> process. */
 extern bool backdoor_user_active;
 extern bool backdoor_user_big_endian;

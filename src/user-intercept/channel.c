@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "backdoor-user.h"
 #include "loader.h"
+#include "regs.h"
 #include "user-env.h"
 
 #include <dirent.h>
@@ -42,8 +43,7 @@ bool backdoor_user_big_endian;
 
 static struct {
     BackdoorCallbacks *cb;
-    void *data;
-    uint64_t data_size;
+    BackdoorRegs regs;          /* the data channel, what registers read */
     char *base;
     char *ctrl_path;
     char *data_path;
@@ -222,17 +222,9 @@ static int user_guest_write(const qemu_backdoor_call *call, uint64_t addr,
 
 uint64_t backdoor_user_call(uint64_t cmd)
 {
-    qemu_backdoor_call call = {
-        .guest_read = user_guest_read,
-        .guest_write = user_guest_write,
-        .cmd = cmd,
-        .data = bd.data,
-        .data_size = bd.data_size,
-        .guest_big_endian = backdoor_user_big_endian,
-        .vcpu_index = backdoor_user_vcpu_index(),
-        .mode = QEMU_BACKDOOR_MODE_USER,
-    };
-
+    qemu_backdoor_call call = backdoor_regs_call(&bd.regs, cmd,
+                                                 backdoor_user_big_endian,
+                                                 backdoor_user_vcpu_index());
     CallSlot *slot = call_begin();
 
     /* After the owner's exit ran (an exec that then failed): no library */
@@ -252,57 +244,54 @@ uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
 {
     /* The out-of-line path reads up to 64 bytes: all ones beyond 8 */
     uint64_t v, mask = size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+    BackdoorReg reg;
 
-    if (size != 4 && size != 8) {
+    if (backdoor_regs_check(&bd.regs, offset, size, false, &reg, NULL) !=
+        BACKDOOR_ACCESS_OK) {
         return guest_error() & mask;
     }
-    switch (offset) {
-    case BACKDOOR_REG_ID:
-        v = size == 4 ? BACKDOOR_USER_ID : guest_error();
-        break;
-    case BACKDOOR_REG_FEATURES:
-        v = size == 4 ? BACKDOOR_FEATURES : guest_error();
-        break;
-    case BACKDOOR_REG_DATA_SIZE:
-        v = bd.data_size;
-        break;
-    case BACKDOOR_REG_RESULT:
+    switch (reg) {
+    case BACKDOOR_R_RESULT:
         v = thread_result;
         break;
-    case BACKDOOR_REG_RESULT_HI:
-        v = size == 4 ? thread_result >> 32 : guest_error();
+    case BACKDOOR_R_RESULT_HI:
+        v = thread_result >> 32;
         break;
-    case BACKDOOR_REG_CALL_OFFSET:
+    case BACKDOOR_R_CALL_OFFSET:
         v = __atomic_load_n(&bd.call_offset, __ATOMIC_RELAXED);
         break;
-    case BACKDOOR_REG_CALL: {
-        uint64_t off = __atomic_load_n(&bd.call_offset, __ATOMIC_RELAXED);
-
-        v = backdoor_user_call(qemu_backdoor_ld64(backdoor_user_big_endian,
-                                                  (char *)bd.data + off));
+    case BACKDOOR_R_CALL:
+        v = backdoor_user_call(backdoor_regs_call_word(&bd.regs,
+                __atomic_load_n(&bd.call_offset, __ATOMIC_RELAXED),
+                backdoor_user_big_endian));
         break;
-    }
     default:
-        v = guest_error();
+        /* ID, FEATURES, DATA_SIZE */
+        if (!backdoor_regs_fixed(&bd.regs, reg, &v)) {
+            v = guest_error();
+        }
     }
     return v & mask;
 }
 
 void backdoor_user_reg_write(uint64_t offset, unsigned size, uint64_t value)
 {
-    if (size != 4 && size != 8) {
+    BackdoorReg reg;
+
+    if (backdoor_regs_check(&bd.regs, offset, size, true, &reg, NULL) !=
+        BACKDOOR_ACCESS_OK) {
         guest_error();
         return;
     }
     if (size == 4) {
         value = (uint32_t)value;
     }
-    switch (offset) {
-    case BACKDOOR_REG_CMD:
+    switch (reg) {
+    case BACKDOOR_R_CMD:
         backdoor_user_call(value);
         break;
-    case BACKDOOR_REG_CALL_OFFSET:
-        if (value % 8 || value > bd.data_size - 8) {
+    case BACKDOOR_R_CALL_OFFSET:
+        if (!backdoor_regs_call_offset_ok(&bd.regs, value)) {
             guest_error();
             break;
         }
@@ -707,7 +696,7 @@ static void reap_stale_dirs(void)
 
 static void make_files(const char *base)
 {
-    uint8_t id[4];
+    uint8_t regs[8];
     struct stat st;
     int fd;
 
@@ -720,10 +709,12 @@ static void make_files(const char *base)
     bd.ctrl_path = g_strdup_printf("%s.ctrl", bd.base);
     bd.data_path = g_strdup_printf("%s.data", bd.base);
 
+    /* ID only: the guest's loads from the page are emulated */
     fd = open_channel_file(bd.ctrl_path);
-    qemu_backdoor_st32(backdoor_user_big_endian, id, BACKDOOR_USER_ID);
-    if (pwrite(fd, id, sizeof(id), 0) != sizeof(id) ||
-        ftruncate(fd, BACKDOOR_USER_CTRL_SIZE) || fstat(fd, &st)) {
+    backdoor_regs_store_fixed(&bd.regs, BACKDOOR_R_ID,
+                              backdoor_user_big_endian, regs);
+    if (pwrite(fd, regs, 4, BACKDOOR_REG_ID) != 4 ||
+        ftruncate(fd, BACKDOOR_USER_REGS_SIZE) || fstat(fd, &st)) {
         die("cannot write %s: %s", bd.ctrl_path, strerror(errno));
     }
     bd.ctrl_dev = st.st_dev;
@@ -731,12 +722,12 @@ static void make_files(const char *base)
     close(fd);
 
     fd = open_channel_file(bd.data_path);
-    if (ftruncate(fd, bd.data_size)) {
+    if (ftruncate(fd, bd.regs.data_size)) {
         die("cannot create %s: %s", bd.data_path, strerror(errno));
     }
-    bd.data = mmap(NULL, bd.data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd, 0);
-    if (bd.data == MAP_FAILED) {
+    bd.regs.data = mmap(NULL, bd.regs.data_size, PROT_READ | PROT_WRITE,
+                        MAP_SHARED, fd, 0);
+    if (bd.regs.data == MAP_FAILED) {
         die("cannot map %s: %s", bd.data_path, strerror(errno));
     }
     close(fd);
@@ -768,14 +759,8 @@ static char *backdoor_user_reload(const char *name, const char *args)
     pthread_mutex_unlock(&slots_lock);
 
     if (!__atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE)) {
-        info = (qemu_backdoor_info) {
-            .mode = QEMU_BACKDOOR_MODE_USER,
-            .args = args,
-            .id = bd.base,
-            .data = bd.data,
-            .data_size = bd.data_size,
-            .guest_big_endian = backdoor_user_big_endian,
-        };
+        info = backdoor_regs_info(&bd.regs, args, bd.base,
+                                  backdoor_user_big_endian);
         backdoor_callbacks_stop(bd.cb);
         if (backdoor_callbacks_start(new, &info, &err)) {
             backdoor_callbacks_close(bd.cb);
@@ -928,7 +913,7 @@ __attribute__((constructor))
 static void backdoor_user_init(void)
 {
     const char *exe, *lib;
-    qemu_backdoor_info info = { .mode = QEMU_BACKDOOR_MODE_USER };
+    qemu_backdoor_info info;
     g_autoptr(GError) err = NULL;
 
     if (!in_qemu_user(&exe)) {
@@ -950,23 +935,25 @@ static void backdoor_user_init(void)
         die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
             "library (see docs/user-mode.md)");
     }
-    bd.data_size = backdoor_user_data_size();
-    if (!bd.data_size) {
+    bd.regs = (BackdoorRegs) {
+        .mode = QEMU_BACKDOOR_MODE_USER,
+        .data_size = backdoor_user_data_size(),
+        .guest_read = user_guest_read,
+        .guest_write = user_guest_write,
+    };
+    if (!bd.regs.data_size) {
         die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
             "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
     }
-    bd.call_offset = bd.data_size - 8;
+    bd.call_offset = backdoor_regs_call_offset_reset(&bd.regs);
     bd.owner = getpid();
     reap_stale_dirs();
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
     /* A copy: the library may keep it, and the environment is rewritten */
     bd.args = g_strdup(getenv("QEMU_BACKDOOR_ARGS"));
-    info.args = bd.args;
-    info.id = bd.base;
-    info.data = bd.data;
-    info.data_size = bd.data_size;
-    info.guest_big_endian = backdoor_user_big_endian;
+    info = backdoor_regs_info(&bd.regs, bd.args, bd.base,
+                              backdoor_user_big_endian);
     backdoor_callbacks_set_fatal_cleanup(remove_made_files);
     bd.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!bd.cb) {

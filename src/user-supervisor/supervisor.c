@@ -16,8 +16,8 @@
  */
 #define _GNU_SOURCE
 #include "loader.h"
+#include "regs.h"
 #include "user-env.h"
-#include "qemu-backdoor-regs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,9 +64,8 @@ G_STATIC_ASSERT(BACKDOOR_USER_SLOTS_OFFSET >= BACKDOOR_USER_REGS_SIZE);
 static struct {
     BackdoorCallbacks *cb;
     bool big_endian;
-    uint8_t *data;
-    uint64_t data_size;
-    uint8_t *regs;              /* the register page of BASE.ctrl */
+    BackdoorRegs regs;          /* the data channel, what registers read */
+    uint8_t *reg_page;          /* the register page of BASE.ctrl */
     uint8_t *slots;             /* the slot area of BASE.ctrl */
     int raw_reported;
     char *base;
@@ -276,13 +275,7 @@ static void serve(unsigned i)
     uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
     uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
     uint32_t tid = ld32(slot + BACKDOOR_SLOT_TID);
-    qemu_backdoor_call call = {
-        .cmd = ld64(slot + BACKDOOR_SLOT_CMD),
-        .data = sv.data,
-        .data_size = sv.data_size,
-        .guest_big_endian = sv.big_endian,
-        .mode = QEMU_BACKDOOR_MODE_USER,
-    };
+    qemu_backdoor_call call;
 
     if (tid != last_tid || !tid) {
         g_mutex_lock(&srv.lock);
@@ -290,7 +283,8 @@ static void serve(unsigned i)
         g_mutex_unlock(&srv.lock);
         last_tid = tid;
     }
-    call.vcpu_index = last_index;
+    call = backdoor_regs_call(&sv.regs, ld64(slot + BACKDOOR_SLOT_CMD),
+                              sv.big_endian, last_index);
     if (!__atomic_load_n(&srv.asleep, __ATOMIC_RELAXED)) {
         spawn_server();         /* for calls that come meanwhile */
     }
@@ -314,7 +308,7 @@ static void serve(unsigned i)
 static void check_raw_stores(void)
 {
     for (unsigned off = BACKDOOR_REG_CMD; off < 4096; off += 8) {
-        if (*(volatile uint64_t *)(sv.regs + off) &&
+        if (*(volatile uint64_t *)(sv.reg_page + off) &&
             !__atomic_exchange_n(&sv.raw_reported, 1, __ATOMIC_RELAXED)) {
             fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s: "
                     "the supervisor serves no raw register access, that "
@@ -469,7 +463,10 @@ static void *map_file(int fd, uint64_t size, off_t offset, const char *path)
  */
 static void make_files(const char *base)
 {
-    uint8_t regs[16];
+    static const BackdoorReg fixed[] = {
+        BACKDOOR_R_ID, BACKDOOR_R_FEATURES, BACKDOOR_R_DATA_SIZE,
+    };
+    uint8_t regs[BACKDOOR_REG_DATA_SIZE + 8] = { 0 };
     int fd;
 
     if (base && *base) {
@@ -489,25 +486,23 @@ static void make_files(const char *base)
     sv.data_path = g_strdup_printf("%s.data", sv.base);
 
     fd = open_channel_file(sv.ctrl_path);
-    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_ID, BACKDOOR_USER_ID);
-    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_FEATURES,
-                       BACKDOOR_FEATURES | BACKDOOR_FEATURE_USER_SLOTS);
-    qemu_backdoor_st64(sv.big_endian, regs + BACKDOOR_REG_DATA_SIZE,
-                       sv.data_size);
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++) {
+        backdoor_regs_store_fixed(&sv.regs, fixed[i], sv.big_endian, regs);
+    }
     if (pwrite(fd, regs, sizeof(regs), 0) != sizeof(regs) ||
         ftruncate(fd, BACKDOOR_USER_SLOTS_OFFSET + BACKDOOR_USER_SLOTS_SIZE)) {
         die("cannot write %s: %s", sv.ctrl_path, strerror(errno));
     }
-    sv.regs = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
-                       BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
-    sv.slots = sv.regs + BACKDOOR_USER_SLOTS_OFFSET;
+    sv.reg_page = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
+                           BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
+    sv.slots = sv.reg_page + BACKDOOR_USER_SLOTS_OFFSET;
     close(fd);
 
     fd = open_channel_file(sv.data_path);
-    if (ftruncate(fd, sv.data_size)) {
+    if (ftruncate(fd, sv.regs.data_size)) {
         die("cannot create %s: %s", sv.data_path, strerror(errno));
     }
-    sv.data = map_file(fd, sv.data_size, 0, sv.data_path);
+    sv.regs.data = map_file(fd, sv.regs.data_size, 0, sv.data_path);
     close(fd);
 }
 
@@ -578,7 +573,7 @@ static void G_GNUC_NORETURN exit_like(int status)
 
 int main(int argc, char **argv)
 {
-    qemu_backdoor_info info = { .mode = QEMU_BACKDOOR_MODE_USER };
+    qemu_backdoor_info info;
     g_autoptr(GError) err = NULL;
     const char *lib;
     char *qemu;
@@ -603,18 +598,19 @@ int main(int argc, char **argv)
         die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
             "library (see docs/user-mode.md)");
     }
-    sv.data_size = backdoor_user_data_size();
-    if (!sv.data_size) {
+    sv.regs = (BackdoorRegs) {
+        .mode = QEMU_BACKDOOR_MODE_USER,
+        .user_slots = true,
+        .data_size = backdoor_user_data_size(),
+    };
+    if (!sv.regs.data_size) {
         die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
             "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
     }
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
-    info.args = getenv("QEMU_BACKDOOR_ARGS");
-    info.id = sv.base;
-    info.data = sv.data;
-    info.data_size = sv.data_size;
-    info.guest_big_endian = sv.big_endian;
+    info = backdoor_regs_info(&sv.regs, getenv("QEMU_BACKDOOR_ARGS"),
+                              sv.base, sv.big_endian);
     sv.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!sv.cb) {
         die("%s", err->message);
