@@ -12,7 +12,6 @@
  * given to -plugin (backdoor-plugin.c).
  */
 #include "qemu/osdep.h"
-#include "qemu/units.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
@@ -254,11 +253,11 @@ static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
 /* Every synchronous call first delivers what every ring holds. */
 static void backdoor_drain_all(BackdoorState *s, bool be)
 {
+    uint32_t slots = s->regs.slots;
+
     if (!s->slot_used || !s->regs.ring_entries) {
         return;
     }
-    uint32_t slots = s->regs.slots;
-
     for (unsigned n = find_first_bit(s->slot_used, slots);
          n < slots; n = find_next_bit(s->slot_used, slots, n + 1)) {
         backdoor_drain(s, n, be);
