@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "channel.h"
 #include "qemu-syms.h"
+#include "user-env.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -18,9 +19,6 @@ static struct {
     BackdoorRegs regs;          /* the data channel, what registers read */
     const char *id;             /* the channel's base path */
     char *args;                 /* kept for the library */
-    const char *made[4];        /* the files made so far */
-    int n_made;
-    const char *dir;            /* made for a default base */
     pid_t owner;                /* the process that ran the library's init */
     uint64_t call_offset;
     uint64_t guest_errors;
@@ -29,28 +27,6 @@ static struct {
 
 /* RESULT is per guest thread: each thread reads the result of its call. */
 static __thread uint64_t thread_result;
-
-void backdoor_user_made_file(const char *path)
-{
-    if (bd.n_made < (int)G_N_ELEMENTS(bd.made)) {
-        bd.made[bd.n_made++] = path;
-    }
-}
-
-void backdoor_user_made_dir(const char *path)
-{
-    bd.dir = path;
-}
-
-void backdoor_user_remove_made(void)
-{
-    while (bd.n_made) {
-        unlink(bd.made[--bd.n_made]);   /* never a file we did not make */
-    }
-    if (bd.dir) {
-        rmdir(bd.dir);
-    }
-}
 
 static uint64_t guest_error(void)
 {

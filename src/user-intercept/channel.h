@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The helper's channel: the files made for it, the callback library, the
- * registers of docs/specs/backdoor.rst ("User mode") and the calls. The
- * start-up sets it up; the interposers, the fault emulation, the hot
- * reload socket and the exec hook use it.
+ * The helper's channel: the callback library, the registers of
+ * docs/specs/backdoor.rst ("User mode") and the calls, and the files made
+ * for it (user-env.h), removed at the end. The start-up sets it up; the
+ * interposers, the fault emulation, the hot reload socket and the exec
+ * hook use it.
  */
 #ifndef BACKDOOR_CHANNEL_H
 #define BACKDOOR_CHANNEL_H
@@ -14,20 +15,8 @@
 #include "loader.h"
 #include "regs.h"
 
-#define PROG "qemu-backdoor"
-
 /* True once the helper serves the guest of this qemu-<arch> process. */
 extern bool backdoor_user_active;
-
-/*
- * A file or the directory made for the channel: removed by the owner's
- * cleanup, or by backdoor_user_remove_made() when the start-up fails.
- */
-void backdoor_user_made_file(const char *path);
-void backdoor_user_made_dir(const char *path);
-
-/* Remove what was made; async-signal-safe (a library's init may crash). */
-void backdoor_user_remove_made(void);
 
 /*
  * Serve the guest from now on: calls go to @cb, whose init ran with @args

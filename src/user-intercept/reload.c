@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "reload.h"
 #include "channel.h"
+#include "user-env.h"
 
 #include <errno.h>
 #include <fcntl.h>

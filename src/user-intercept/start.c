@@ -47,40 +47,6 @@ static struct {
     BackdoorRegs regs;      /* the data channel, what registers read */
 } st;
 
-static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    backdoor_user_remove_made();
-    _exit(1);
-}
-
-/* The checks are shared (user-env.h); the files made are recorded here */
-static int open_channel_file(const char *path)
-{
-    int fd = backdoor_user_open_channel_file(path);
-
-    if (fd == -1) {
-        die("cannot create %s: %s", path, strerror(errno));
-    }
-    if (fd < 0) {
-        die("%s exists and is not a private file of this user: remove it "
-            "or choose another QEMU_BACKDOOR_PATH", path);
-    }
-    backdoor_user_made_file(path);
-    if (ftruncate(fd, 0)) {
-        die("cannot truncate %s: %s", path, strerror(errno));
-    }
-    return fd;
-}
-
 static const char *tmp_root(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -101,14 +67,15 @@ static void make_private_dir(void)
     int dfd, fd, len;
 
     if (!mkdtemp(templ)) {
-        die("cannot create a directory %s: %s", templ, strerror(errno));
+        backdoor_user_die("cannot create a directory %s: %s", templ,
+                          strerror(errno));
     }
     st.tmpdir = templ;
     backdoor_user_made_dir(templ);
     st.owner_path = g_strdup_printf("%s/" TMPDIR_OWNER, templ);
     dfd = open(templ, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0 || flock(dfd, LOCK_SH)) {
-        die("cannot lock %s: %s", templ, strerror(errno));
+        backdoor_user_die("cannot lock %s: %s", templ, strerror(errno));
     }
     /*
      * It stays open to hold the lock, moved out of the low numbers a guest
@@ -121,12 +88,14 @@ static void make_private_dir(void)
     fd = open(st.owner_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
               O_CLOEXEC, 0600);
     if (fd < 0) {
-        die("cannot create %s: %s", st.owner_path, strerror(errno));
+        backdoor_user_die("cannot create %s: %s", st.owner_path,
+                          strerror(errno));
     }
     backdoor_user_made_file(st.owner_path);
     len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
     if (write(fd, pid, len) != len) {
-        die("cannot write %s: %s", st.owner_path, strerror(errno));
+        backdoor_user_die("cannot write %s: %s", st.owner_path,
+                          strerror(errno));
     }
     close(fd);
 }
@@ -240,24 +209,27 @@ static void make_files(const char *base)
     st.data_path = g_strdup_printf("%s.data", st.base);
 
     /* ID only: the guest's loads from the page are emulated */
-    fd = open_channel_file(st.ctrl_path);
+    fd = backdoor_user_make_channel_file(st.ctrl_path);
     backdoor_regs_store_fixed(&st.regs, BACKDOOR_R_ID,
                               backdoor_user_big_endian, regs);
     if (pwrite(fd, regs, 4, BACKDOOR_REG_ID) != 4 ||
         ftruncate(fd, BACKDOOR_USER_REGS_SIZE) || fstat(fd, &sb)) {
-        die("cannot write %s: %s", st.ctrl_path, strerror(errno));
+        backdoor_user_die("cannot write %s: %s", st.ctrl_path,
+                          strerror(errno));
     }
     backdoor_descriptors_set_ctrl_file(sb.st_dev, sb.st_ino);
     close(fd);
 
-    fd = open_channel_file(st.data_path);
+    fd = backdoor_user_make_channel_file(st.data_path);
     if (ftruncate(fd, st.regs.data_size)) {
-        die("cannot create %s: %s", st.data_path, strerror(errno));
+        backdoor_user_die("cannot create %s: %s", st.data_path,
+                          strerror(errno));
     }
     st.regs.data = mmap(NULL, st.regs.data_size, PROT_READ | PROT_WRITE,
                         MAP_SHARED, fd, 0);
     if (st.regs.data == MAP_FAILED) {
-        die("cannot map %s: %s", st.data_path, strerror(errno));
+        backdoor_user_die("cannot map %s: %s", st.data_path,
+                          strerror(errno));
     }
     close(fd);
 }
@@ -292,19 +264,11 @@ static void backdoor_user_init(void)
         _exit(0);
     }
 
-    lib = getenv("QEMU_BACKDOOR_LIB");
-    if (!lib || !*lib) {
-        die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
-            "library (see docs/user-mode.md)");
-    }
+    lib = backdoor_user_lib_or_die();
     st.regs = (BackdoorRegs) {
         .mode = QEMU_BACKDOOR_MODE_USER,
-        .data_size = backdoor_user_data_size(),
+        .data_size = backdoor_user_data_size_or_die(),
     };
-    if (!st.regs.data_size) {
-        die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
-            "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
-    }
     reap_stale_dirs();
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
@@ -315,12 +279,12 @@ static void backdoor_user_init(void)
     backdoor_callbacks_set_fatal_cleanup(backdoor_user_remove_made);
     cb = backdoor_callbacks_load(lib, &info, &err);
     if (!cb) {
-        die("%s", err->message);
+        backdoor_user_die("%s", err->message);
     }
     backdoor_user_serve(cb, &st.regs, st.base, args);
     error = backdoor_reload_start(st.base);
     if (error) {
-        die("%s", error);
+        backdoor_user_die("%s", error);
     }
     backdoor_exits_init(backdoor_user_cleanup);
     pthread_atfork(backdoor_user_prefork, NULL, NULL);

@@ -26,7 +26,6 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROG "qemu-backdoor"
 
 /* How long the server polls for the next request before it sleeps. */
 #define SERVER_SPIN_NS  50000
@@ -71,9 +69,6 @@ static struct {
     char *base;
     char *ctrl_path;
     char *data_path;
-    const char *made[2];        /* the channel files made so far */
-    int n_made;
-    char *tmpdir;               /* made for a default base; removed at exit */
     pid_t qemu;
     int stop;
     struct {
@@ -82,32 +77,6 @@ static struct {
     } tids[TID_TABLE_SIZE];
     int next_index;
 } sv;
-
-static void cleanup_files(void)
-{
-    while (sv.n_made) {
-        unlink(sv.made[--sv.n_made]);   /* never a file we did not make */
-    }
-    if (sv.tmpdir) {
-        rmdir(sv.tmpdir);
-        sv.tmpdir = NULL;
-    }
-}
-
-static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    cleanup_files();
-    exit(1);
-}
 
 /* Guest-order accessors for the shared pages. */
 static uint32_t ld32(const void *p)
@@ -411,8 +380,8 @@ static bool target_big_endian(const char *qemu)
     size_t len;
 
     if (strncmp(name, "qemu-", 5)) {
-        die("'%s' is not a user-mode QEMU (qemu-<arch>): cannot tell the "
-            "guest's byte order", qemu);
+        backdoor_user_die("'%s' is not a user-mode QEMU (qemu-<arch>): "
+                          "cannot tell the guest's byte order", qemu);
     }
     arch = g_strdup(name + 5);
     len = strlen(arch);
@@ -427,32 +396,13 @@ static bool target_big_endian(const char *qemu)
     return false;
 }
 
-/* The checks are shared (user-env.h); the files made are recorded here */
-static int open_channel_file(const char *path)
-{
-    int fd = backdoor_user_open_channel_file(path);
-
-    if (fd == -1) {
-        die("cannot create %s: %s", path, strerror(errno));
-    }
-    if (fd < 0) {
-        die("%s exists and is not a private file of this user: remove it "
-            "or choose another QEMU_BACKDOOR_PATH", path);
-    }
-    sv.made[sv.n_made++] = path;
-    if (ftruncate(fd, 0)) {
-        die("cannot truncate %s: %s", path, strerror(errno));
-    }
-    return fd;
-}
-
 static void *map_file(int fd, uint64_t size, off_t offset, const char *path)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
                    offset);
 
     if (p == MAP_FAILED) {
-        die("cannot map %s: %s", path, strerror(errno));
+        backdoor_user_die("cannot map %s: %s", path, strerror(errno));
     }
     return p;
 }
@@ -477,30 +427,33 @@ static void make_files(const char *base)
                                       tmp && *tmp ? tmp : "/tmp");
 
         if (!mkdtemp(templ)) {
-            die("cannot create a directory %s: %s", templ, strerror(errno));
+            backdoor_user_die("cannot create a directory %s: %s", templ,
+                              strerror(errno));
         }
-        sv.tmpdir = templ;
+        backdoor_user_made_dir(templ);
         sv.base = g_strdup_printf("%s/backdoor", templ);
     }
     sv.ctrl_path = g_strdup_printf("%s.ctrl", sv.base);
     sv.data_path = g_strdup_printf("%s.data", sv.base);
 
-    fd = open_channel_file(sv.ctrl_path);
+    fd = backdoor_user_make_channel_file(sv.ctrl_path);
     for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++) {
         backdoor_regs_store_fixed(&sv.regs, fixed[i], sv.big_endian, regs);
     }
     if (pwrite(fd, regs, sizeof(regs), 0) != sizeof(regs) ||
         ftruncate(fd, BACKDOOR_USER_SLOTS_OFFSET + BACKDOOR_USER_SLOTS_SIZE)) {
-        die("cannot write %s: %s", sv.ctrl_path, strerror(errno));
+        backdoor_user_die("cannot write %s: %s", sv.ctrl_path,
+                          strerror(errno));
     }
     sv.reg_page = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
                            BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
     sv.slots = sv.reg_page + BACKDOOR_USER_SLOTS_OFFSET;
     close(fd);
 
-    fd = open_channel_file(sv.data_path);
+    fd = backdoor_user_make_channel_file(sv.data_path);
     if (ftruncate(fd, sv.regs.data_size)) {
-        die("cannot create %s: %s", sv.data_path, strerror(errno));
+        backdoor_user_die("cannot create %s: %s", sv.data_path,
+                          strerror(errno));
     }
     sv.regs.data = map_file(fd, sv.regs.data_size, 0, sv.data_path);
     close(fd);
@@ -588,32 +541,24 @@ int main(int argc, char **argv)
     }
     qemu = g_find_program_in_path(argv[1]);
     if (!qemu) {
-        die("'%s' not found", argv[1]);
+        backdoor_user_die("'%s' not found", argv[1]);
     }
     argv[1] = qemu;
     sv.big_endian = target_big_endian(qemu);
 
-    lib = getenv("QEMU_BACKDOOR_LIB");
-    if (!lib || !*lib) {
-        die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
-            "library (see docs/user-mode.md)");
-    }
+    lib = backdoor_user_lib_or_die();
     sv.regs = (BackdoorRegs) {
         .mode = QEMU_BACKDOOR_MODE_USER,
         .user_slots = true,
-        .data_size = backdoor_user_data_size(),
+        .data_size = backdoor_user_data_size_or_die(),
     };
-    if (!sv.regs.data_size) {
-        die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
-            "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
-    }
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
     info = backdoor_regs_info(&sv.regs, getenv("QEMU_BACKDOOR_ARGS"),
                               sv.base, sv.big_endian);
     sv.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!sv.cb) {
-        die("%s", err->message);
+        backdoor_user_die("%s", err->message);
     }
 
     /* What the guest sees: the base, none of our own settings */
@@ -632,7 +577,7 @@ int main(int argc, char **argv)
     spawn_server();
     if (!srv.count) {
         backdoor_callbacks_unload(sv.cb);
-        die("cannot start the server thread");
+        backdoor_user_die("cannot start the server thread");
     }
     sv.qemu = fork();
     if (sv.qemu == 0) {
@@ -643,7 +588,7 @@ int main(int argc, char **argv)
 
         __atomic_store_n(&sv.stop, 1, __ATOMIC_RELEASE);
         backdoor_callbacks_unload(sv.cb);
-        die("cannot fork: %s", strerror(e));
+        backdoor_user_die("cannot fork: %s", strerror(e));
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
 
@@ -673,6 +618,6 @@ int main(int argc, char **argv)
     check_raw_stores();
     backdoor_callbacks_unload(sv.cb);
     fflush(NULL);
-    cleanup_files();
+    backdoor_user_remove_made();
     exit_like(status);
 }
