@@ -30,11 +30,13 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The suites that can run sanitized (docs/building.rst says why the others
-# do not): the guest library natively, the device in qemu-system-x86_64
+# do not): the guest library, the register model and the helper's
+# mappings table natively, the device in qemu-system-x86_64
 # (qtest, and a Linux guest), the user-mode helper in qemu-<arch>, the
 # supervisor beside a static qemu-<arch>. The loader is in all of them.
-DEFAULT_TESTS = ['guest-lib', 'headers', 'qtest', 'guest-system',
-                 'user-x86_64', 'user-aarch64', 'user-s390x', 'user-config',
+DEFAULT_TESTS = ['guest-lib', 'headers', 'regs', 'mappings', 'qtest',
+                 'guest-system', 'user-x86_64', 'user-aarch64', 'user-s390x',
+                 'user-config',
                  'guest-user', 'user-fuzz-x86_64', 'user-fuzz-aarch64',
                  'user-fuzz-s390x', 'user-static-x86_64', 'user-d13-aarch64']
 
