@@ -6,17 +6,15 @@
 
 #include "qemu-backdoor-callbacks.h"
 
-bool backdoor_ring_layout(BackdoorRingLayout *l, uint64_t data_size,
-                          uint32_t slots, uint32_t entries,
-                          const char *slots_name, const char *entries_name,
-                          GError **errp)
+bool backdoor_ring_layout(BackdoorRegs *r, const char *slots_name,
+                          const char *entries_name, GError **errp)
 {
-    uint64_t room = data_size / 2;
+    uint64_t room = r->data_size / 2;
+    uint32_t entries = r->ring_entries;
 
-    *l = (BackdoorRingLayout) { .slots = slots, .entries = entries };
-    if (slots > BACKDOOR_SLOTS_MAX) {
+    if (r->slots > BACKDOOR_SLOTS_MAX) {
         g_set_error(errp, BACKDOOR_CALLBACKS_ERROR, 0, "%s=%u is more than "
-                    "%u", slots_name, slots, BACKDOOR_SLOTS_MAX);
+                    "%u", slots_name, r->slots, BACKDOOR_SLOTS_MAX);
         return false;
     }
     if (entries && ((entries & (entries - 1)) ||
@@ -27,23 +25,23 @@ bool backdoor_ring_layout(BackdoorRingLayout *l, uint64_t data_size,
                     BACKDOOR_RING_MIN, BACKDOOR_RING_MAX);
         return false;
     }
-    if (!slots) {
-        l->entries = 0;
+    if (!r->slots) {
+        r->ring_entries = 0;
         return true;
     }
     for (;;) {
-        l->stride = BACKDOOR_SLOTBLK_RING +
-                    (uint64_t)l->entries * BACKDOOR_EVENT_SIZE;
-        if ((uint64_t)l->slots * l->stride <= room) {
+        r->slot_stride = BACKDOOR_SLOTBLK_RING +
+                         (uint64_t)r->ring_entries * BACKDOOR_EVENT_SIZE;
+        if ((uint64_t)r->slots * r->slot_stride <= room) {
             break;
         }
-        if (l->entries > BACKDOOR_RING_MIN) {
-            l->entries /= 2;
+        if (r->ring_entries > BACKDOOR_RING_MIN) {
+            r->ring_entries /= 2;
         } else {
-            l->slots = MAX(room / l->stride, 1);
+            r->slots = MAX(room / r->slot_stride, 1);
         }
     }
-    l->base = data_size - 64 - (uint64_t)l->slots * l->stride;
+    r->slot_base = r->data_size - 64 - (uint64_t)r->slots * r->slot_stride;
     return true;
 }
 

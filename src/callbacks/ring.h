@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "loader.h"
-#include "qemu-backdoor-regs.h"
+#include "regs.h"
 
 #define BACKDOOR_RING_MIN           8
 #define BACKDOOR_RING_MAX           65536
@@ -21,32 +21,23 @@
 #define BACKDOOR_RING_SLOTS_DEFAULT 32
 #define BACKDOOR_RING_BATCH_MAX     64      /* events per batch callback */
 
-/* Where the slots (and their rings) are in the data channel. */
-typedef struct BackdoorRingLayout {
-    uint32_t slots;             /* 0: none */
-    uint32_t entries;           /* events per ring, 0: no rings */
-    uint64_t base;              /* data offset of slot 0 */
-    uint64_t stride;            /* bytes from one slot to the next */
-} BackdoorRingLayout;
-
 /*
- * Lay @slots slots with @entries events each out at the end of a data
- * channel of @data_size bytes, below the 64 bytes that hold the 1.0 call
- * word. They may take half of it: fewer entries, then fewer slots, until
- * they fit. @slots_name and @entries_name name the settings in the error
- * ("slots", "ring-entries" for the device; environment variables in user
- * mode). Returns false with @errp set for a value out of range.
+ * Lay the slots asked for in @r (slots, ring_entries: what the user set)
+ * out at the end of its data channel of data_size bytes, below the 64
+ * bytes that hold the 1.0 call word: slot_base and slot_stride. They may
+ * take half of it: fewer entries, then fewer slots, until they fit (slots
+ * and ring_entries then say what they got). @slots_name and @entries_name
+ * name the settings in the error ("slots", "ring-entries" for the device;
+ * environment variables in user mode). Returns false with @errp set for
+ * a value out of range.
  */
-bool backdoor_ring_layout(BackdoorRingLayout *l, uint64_t data_size,
-                          uint32_t slots, uint32_t entries,
-                          const char *slots_name, const char *entries_name,
-                          GError **errp);
+bool backdoor_ring_layout(BackdoorRegs *r, const char *slots_name,
+                          const char *entries_name, GError **errp);
 
-/* Slot @n's block in the data channel @data. */
-static inline uint8_t *backdoor_ring_slot(const BackdoorRingLayout *l,
-                                          void *data, uint32_t n)
+/* Slot @n's block in the data channel of @r. */
+static inline uint8_t *backdoor_ring_slot(const BackdoorRegs *r, uint32_t n)
 {
-    return (uint8_t *)data + l->base + (uint64_t)n * l->stride;
+    return (uint8_t *)r->data + r->slot_base + (uint64_t)n * r->slot_stride;
 }
 
 /* A newly claimed slot: call word, result, HEAD and TAIL zeroed. */

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "user-reload.h"
+#include "user-env.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#define PROG "qemu-backdoor"
 
 /* ---- the gate ---- */
 
@@ -253,8 +252,15 @@ char *backdoor_user_reload_listen(BackdoorUserLib *lib, const char *base,
     strcpy(addr.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     unlink(path);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-        chmod(path, 0600) < 0 || listen(fd, 4) < 0) {
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+        backdoor_user_made_file(path);      /* removed at the end */
+    } else if (fd >= 0) {
+        err = errno;
+        close(fd);
+        fd = -1;
+        errno = err;
+    }
+    if (fd < 0 || chmod(path, 0600) < 0 || listen(fd, 4) < 0) {
         err = errno;
         g_set_error(errp, BACKDOOR_CALLBACKS_ERROR, 0, "cannot make the hot "
                     "reload socket %s: %s", path, g_strerror(err));

@@ -28,9 +28,7 @@ typedef struct RingShared {
 } RingShared;
 
 struct BackdoorUserRings {
-    BackdoorRingLayout layout;
-    uint8_t *data;
-    uint64_t data_size;
+    BackdoorRegs layout;        /* the data channel and the rings in it */
     bool big_endian;
     RingShared *shared;
 };
@@ -57,31 +55,31 @@ static bool env_uint(const char *name, uint32_t def, uint32_t *val,
     return true;
 }
 
-BackdoorUserRings *backdoor_user_rings_new(void *data, uint64_t data_size,
+bool backdoor_user_rings_layout(BackdoorRegs *regs, GError **errp)
+{
+    if (!env_uint("QEMU_BACKDOOR_RINGS", BACKDOOR_RING_SLOTS_DEFAULT,
+                  &regs->slots, errp) ||
+        !env_uint("QEMU_BACKDOOR_RING_ENTRIES", BACKDOOR_RING_DEFAULT,
+                  &regs->ring_entries, errp) ||
+        !backdoor_ring_layout(regs, "QEMU_BACKDOOR_RINGS",
+                              "QEMU_BACKDOOR_RING_ENTRIES", errp)) {
+        return false;
+    }
+    if (!regs->ring_entries) {
+        /* User mode has no slot calls: slots without rings are nothing */
+        regs->slots = 0;
+    }
+    return true;
+}
+
+BackdoorUserRings *backdoor_user_rings_new(const BackdoorRegs *regs,
                                            bool big_endian, GError **errp)
 {
     BackdoorUserRings *r = g_new0(BackdoorUserRings, 1);
-    uint32_t slots, entries;
-    size_t size;
+    size_t size = sizeof(RingShared) + regs->slots * sizeof(RingOwner);
 
-    if (!env_uint("QEMU_BACKDOOR_RINGS", BACKDOOR_RING_SLOTS_DEFAULT, &slots,
-                  errp) ||
-        !env_uint("QEMU_BACKDOOR_RING_ENTRIES", BACKDOOR_RING_DEFAULT,
-                  &entries, errp) ||
-        !backdoor_ring_layout(&r->layout, data_size, slots, entries,
-                              "QEMU_BACKDOOR_RINGS",
-                              "QEMU_BACKDOOR_RING_ENTRIES", errp)) {
-        g_free(r);
-        return NULL;
-    }
-    if (!r->layout.entries) {
-        /* User mode has no slot calls: slots without rings are nothing */
-        r->layout.slots = 0;
-    }
-    r->data = data;
-    r->data_size = data_size;
+    r->layout = *regs;
     r->big_endian = big_endian;
-    size = sizeof(RingShared) + r->layout.slots * sizeof(RingOwner);
     r->shared = mmap(NULL, size, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (r->shared == MAP_FAILED) {
@@ -91,50 +89,6 @@ BackdoorUserRings *backdoor_user_rings_new(void *data, uint64_t data_size,
         return NULL;
     }
     return r;
-}
-
-uint32_t backdoor_user_rings_features(const BackdoorUserRings *r)
-{
-    return r->layout.slots ? BACKDOOR_FEATURE_RING : 0;
-}
-
-bool backdoor_user_rings_reg(const BackdoorUserRings *r, uint64_t offset,
-                             unsigned size, uint64_t *val)
-{
-    if (!r->layout.slots) {
-        return false;
-    }
-    switch (offset) {
-    case BACKDOOR_REG_SLOT_COUNT:
-        *val = r->layout.slots;
-        return size == 4;
-    case BACKDOOR_REG_RING_ENTRIES:
-        *val = r->layout.entries;
-        return size == 4;
-    case BACKDOOR_REG_SLOT_BASE:
-        *val = r->layout.base;
-        return size == 4 || size == 8;
-    case BACKDOOR_REG_SLOT_STRIDE:
-        *val = r->layout.stride;
-        return size == 4 || size == 8;
-    }
-    return false;
-}
-
-void backdoor_user_rings_write_regs(const BackdoorUserRings *r,
-                                    uint8_t *regs)
-{
-    bool be = r->big_endian;
-
-    if (!r->layout.slots) {
-        return;
-    }
-    qemu_backdoor_st32(be, regs + BACKDOOR_REG_SLOT_COUNT, r->layout.slots);
-    qemu_backdoor_st32(be, regs + BACKDOOR_REG_RING_ENTRIES,
-                       r->layout.entries);
-    qemu_backdoor_st64(be, regs + BACKDOOR_REG_SLOT_BASE, r->layout.base);
-    qemu_backdoor_st64(be, regs + BACKDOOR_REG_SLOT_STRIDE,
-                       r->layout.stride);
 }
 
 static void count(uint64_t *counter, uint64_t n)
@@ -180,7 +134,7 @@ static void ring_unlock(RingOwner *o)
 
 static uint8_t *ring_block(BackdoorUserRings *r, uint32_t n)
 {
-    return backdoor_ring_slot(&r->layout, r->data, n);
+    return backdoor_ring_slot(&r->layout, n);
 }
 
 /* With the ring's lock held */
@@ -191,8 +145,8 @@ static void drain(BackdoorUserRings *r, BackdoorCallbacks *cb, uint32_t n,
         .producer = n,
         .vcpu_index = vcpu_index,
         .mode = QEMU_BACKDOOR_MODE_USER,
-        .data = r->data,
-        .data_size = r->data_size,
+        .data = r->layout.data,
+        .data_size = r->layout.data_size,
         .guest_big_endian = r->big_endian,
     };
     uint64_t events = 0, head, tail;
@@ -200,7 +154,7 @@ static void drain(BackdoorUserRings *r, BackdoorCallbacks *cb, uint32_t n,
     if (!cb) {
         return;         /* no library any more (after the owner's exit) */
     }
-    if (!backdoor_ring_drain(cb, ring_block(r, n), r->layout.entries,
+    if (!backdoor_ring_drain(cb, ring_block(r, n), r->layout.ring_entries,
                              &batch, &events, &head, &tail)) {
         count(&r->shared->stats.guest_errors, 1);
     }

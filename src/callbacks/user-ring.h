@@ -33,28 +33,21 @@ typedef struct BackdoorUserRingStats {
 } BackdoorUserRingStats;
 
 /*
- * Rings for the data channel @data of @data_size bytes, in the guest's
- * byte order @big_endian: QEMU_BACKDOOR_RINGS rings (default 32) of
- * QEMU_BACKDOOR_RING_ENTRIES events (default 128, 0: none), fitted as the
- * device fits its slots. NULL with @errp set for a bad setting.
+ * Lay the rings out in the data channel of @regs (its data_size set):
+ * QEMU_BACKDOOR_RINGS rings (default 32) of QEMU_BACKDOOR_RING_ENTRIES
+ * events (default 128, 0: none), fitted as the device fits its slots,
+ * into regs->slots, ring_entries, slot_base and slot_stride, which the
+ * register model then serves (FEATURES bit RING and the layout registers;
+ * no rings: slots 0). False with @errp set for a bad setting.
  */
-BackdoorUserRings *backdoor_user_rings_new(void *data, uint64_t data_size,
-                                           bool big_endian, GError **errp);
-
-/* BACKDOOR_FEATURE_RING when there are rings, else 0. */
-uint32_t backdoor_user_rings_features(const BackdoorUserRings *r);
+bool backdoor_user_rings_layout(BackdoorRegs *regs, GError **errp);
 
 /*
- * The layout registers (SLOT_COUNT, RING_ENTRIES, SLOT_BASE, SLOT_STRIDE)
- * at control @offset, with the widths the device allows: true and *@val,
- * or false when @offset is none of them or @size is wrong.
+ * The rings of @regs (laid out, its data channel mapped), in the guest's
+ * byte order @big_endian. NULL with @errp set when out of memory.
  */
-bool backdoor_user_rings_reg(const BackdoorUserRings *r, uint64_t offset,
-                             unsigned size, uint64_t *val);
-
-/* The same registers as file bytes of the register page @regs. */
-void backdoor_user_rings_write_regs(const BackdoorUserRings *r,
-                                    uint8_t *regs);
+BackdoorUserRings *backdoor_user_rings_new(const BackdoorRegs *regs,
+                                           bool big_endian, GError **errp);
 
 /*
  * The operation of register @reg (BACKDOOR_REG_SLOT_ALLOC, _SLOT_FREE,

@@ -12,7 +12,6 @@
  * given to -plugin (backdoor-plugin.c).
  */
 #include "qemu/osdep.h"
-#include "qemu/units.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
@@ -32,22 +31,24 @@
 #include "backdoor.h"
 #include "compat.h"
 #include "loader.h"
+#include "regs.h"
 #include "ring.h"
-#include "qemu-backdoor-regs.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
 
 #define BACKDOOR_CTRL_SIZE          0x1000
-#define BACKDOOR_DATA_SIZE_MIN      (4 * KiB)
-#define BACKDOOR_DATA_SIZE_MAX      (1 * GiB)
-#define BACKDOOR_DATA_SIZE_DEFAULT  (1 * MiB)
 
 struct BackdoorState {
     PCIDevice parent_obj;
 
     MemoryRegion ctrl;
     MemoryRegion data;
-    void *data_ptr;
+    /*
+     * What the registers read: the data channel, and the call slots of
+     * register map 1.1 (properties data-size, slots and ring-entries,
+     * then what fits)
+     */
+    BackdoorRegs regs;
     bool big_endian;            /* the target's default byte order */
     bool cpu_endian;            /* CPUs can switch: ask the calling one */
     BackdoorCallbacks *callbacks;
@@ -56,7 +57,6 @@ struct BackdoorState {
     /* properties */
     char *callbacks_path;
     char *callbacks_args;
-    uint64_t data_size;
 
     /* registers */
     uint64_t result;
@@ -67,10 +67,6 @@ struct BackdoorState {
     uint64_t guest_errors;
 
     /* call slots and event rings (register map 1.1) */
-    uint32_t slots;             /* property, then what fits */
-    uint32_t ring_entries;      /* property, then what fits */
-    uint64_t slot_base;
-    uint64_t slot_stride;
     unsigned long *slot_used;   /* claimed by SLOT_ALLOC */
     int32_t vm_slots;           /* slots, as the migration bitmap sizes it */
     VMChangeStateEntry *vmstate_change;
@@ -155,17 +151,9 @@ static int backdoor_guest_write(const qemu_backdoor_call *call,
 
 static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
 {
-    qemu_backdoor_call call = {
-        .guest_read = backdoor_guest_read,
-        .guest_write = backdoor_guest_write,
-        .host = s,
-        .cmd = cmd,
-        .data = s->data_ptr,
-        .data_size = s->data_size,
-        .guest_big_endian = be,
-        .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
-        .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-    };
+    qemu_backdoor_call call = backdoor_regs_call(&s->regs, cmd, be,
+                                                 current_cpu ?
+                                                 current_cpu->cpu_index : -1);
 
     backdoor_drain_all(s, be);
     s->calls++;
@@ -180,17 +168,9 @@ static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
     return s->result;
 }
 
-/* The command word of a CALL read, in the guest's byte order @be. */
-static uint64_t backdoor_call_word(BackdoorState *s, bool be)
-{
-    const void *p = (const uint8_t *)s->data_ptr + s->call_offset;
-
-    return be ? ldq_be_p(p) : ldq_le_p(p);
-}
-
 static uint8_t *backdoor_slot(BackdoorState *s, unsigned n)
 {
-    return (uint8_t *)s->data_ptr + s->slot_base + n * s->slot_stride;
+    return backdoor_ring_slot(&s->regs, n);
 }
 
 static uint64_t backdoor_ld64(bool be, const void *p)
@@ -218,8 +198,8 @@ static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
         .producer = n,
         .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
         .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-        .data = s->data_ptr,
-        .data_size = s->data_size,
+        .data = s->regs.data,
+        .data_size = s->regs.data_size,
         .guest_big_endian = be,
     };
     uint64_t head, tail;
@@ -228,84 +208,70 @@ static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
         return;     /* a failed hot reload: the events wait for a library */
     }
     if (!backdoor_ring_drain(s->callbacks, backdoor_slot(s, n),
-                             s->ring_entries, &batch, &s->events, &head,
+                             s->regs.ring_entries, &batch, &s->events, &head,
                              &tail)) {
         backdoor_guest_error(s, "slot %u: ring HEAD 0x%" PRIx64 " is more "
                              "than %u events past TAIL 0x%" PRIx64 "; "
                              "dropping the ring's contents", n, head,
-                             s->ring_entries, tail);
+                             s->regs.ring_entries, tail);
     }
 }
 
 /* Every synchronous call first delivers what every ring holds. */
 static void backdoor_drain_all(BackdoorState *s, bool be)
 {
-    if (!s->slot_used || !s->ring_entries) {
+    uint32_t slots = s->regs.slots;
+
+    if (!s->slot_used || !s->regs.ring_entries) {
         return;
     }
-    for (unsigned n = find_first_bit(s->slot_used, s->slots);
-         n < s->slots; n = find_next_bit(s->slot_used, s->slots, n + 1)) {
+    for (unsigned n = find_first_bit(s->slot_used, slots);
+         n < slots; n = find_next_bit(s->slot_used, slots, n + 1)) {
         backdoor_drain(s, n, be);
     }
 }
 
 static bool backdoor_slot_claimed(BackdoorState *s, uint64_t n)
 {
-    return n < s->slots && test_bit(n, s->slot_used);
-}
-
-static bool backdoor_is_slot_call(BackdoorState *s, hwaddr addr)
-{
-    return addr >= BACKDOOR_REG_SLOT_CALL(0) &&
-           addr < BACKDOOR_REG_SLOT_CALL(s->slots) && addr % 8 == 0;
-}
-
-static bool backdoor_is_reg(BackdoorState *s, hwaddr addr)
-{
-    if (s->slots && addr >= BACKDOOR_REG_SLOT_COUNT) {
-        return (addr < BACKDOOR_REG_END_1_1 && addr % 4 == 0 &&
-                addr != BACKDOOR_REG_SLOT_BASE + 4 &&
-                addr != BACKDOOR_REG_SLOT_STRIDE + 4 &&
-                addr != BACKDOOR_REG_DOORBELL + 4) ||
-               backdoor_is_slot_call(s, addr);
-    }
-    return addr <= BACKDOOR_REG_CALL &&
-           (addr == BACKDOOR_REG_FEATURES ||
-            addr == BACKDOOR_REG_RESULT_HI || addr % 8 == 0);
-}
-
-static bool backdoor_reg_is_64(BackdoorState *s, hwaddr addr)
-{
-    return addr == BACKDOOR_REG_DATA_SIZE || addr == BACKDOOR_REG_CMD ||
-           addr == BACKDOOR_REG_RESULT || addr == BACKDOOR_REG_CALL_OFFSET ||
-           addr == BACKDOOR_REG_CALL ||
-           (s->slots && (addr == BACKDOOR_REG_SLOT_BASE ||
-                         addr == BACKDOOR_REG_SLOT_STRIDE ||
-                         backdoor_is_slot_call(s, addr)));
+    return n < s->regs.slots && test_bit(n, s->slot_used);
 }
 
 /*
- * Widths are checked here rather than through MemoryRegionOps.valid so that
- * every wrong access is counted in guest-errors, not just dropped by the
- * memory core.
+ * The register model (regs.h) checks offsets and widths, rather than
+ * MemoryRegionOps.valid, so that every wrong access is counted in
+ * guest-errors, not just dropped by the memory core.
  */
-static bool backdoor_width_ok(BackdoorState *s, hwaddr addr, unsigned size,
-                              const char *dir)
+static bool backdoor_access_ok(BackdoorState *s, hwaddr addr, unsigned size,
+                               bool write, BackdoorReg *reg, unsigned *slot)
 {
-    if (size == 4 || (size == 8 && backdoor_reg_is_64(s, addr))) {
+    const char *dir = write ? "write" : "read";
+
+    switch (backdoor_regs_check(&s->regs, addr, size, write, reg, slot)) {
+    case BACKDOOR_ACCESS_OK:
         return true;
+    case BACKDOOR_ACCESS_RESERVED:
+        backdoor_guest_error(s, "%s of reserved control offset 0x%"
+                             HWADDR_PRIx, dir, addr);
+        break;
+    case BACKDOOR_ACCESS_DIRECTION:
+        backdoor_guest_error(s, "%s of %s control offset 0x%" HWADDR_PRIx,
+                             dir, write ? "read-only" : "write-only", addr);
+        break;
+    case BACKDOOR_ACCESS_WIDTH:
+        backdoor_guest_error(s, "%u-byte %s at control offset 0x%"
+                             HWADDR_PRIx " (see docs/specs/backdoor.rst)",
+                             size, dir, addr);
+        break;
     }
-    backdoor_guest_error(s, "%u-byte %s at control offset 0x%" HWADDR_PRIx
-                         " (see docs/specs/backdoor.rst)", size, dir, addr);
     return false;
 }
 
 /* SLOT_ALLOC: the lowest free slot, with its ring emptied; ~0 if none. */
 static uint64_t backdoor_slot_alloc(BackdoorState *s)
 {
-    unsigned n = find_first_zero_bit(s->slot_used, s->slots);
+    unsigned n = find_first_zero_bit(s->slot_used, s->regs.slots);
 
-    if (n >= s->slots) {
+    if (n >= s->regs.slots) {
         return 0xffffffffu;
     }
     set_bit(n, s->slot_used);
@@ -314,17 +280,12 @@ static uint64_t backdoor_slot_alloc(BackdoorState *s)
 }
 
 /* SLOT_CALL(n): the call word of slot n, its result into the slot too. */
-static uint64_t backdoor_slot_call(BackdoorState *s, hwaddr addr,
-                                   unsigned size)
+static uint64_t backdoor_slot_call(BackdoorState *s, unsigned n)
 {
-    unsigned n = (addr - BACKDOOR_REG_SLOT_CALL(0)) / 8;
     bool be = backdoor_guest_big_endian(s);
     uint8_t *blk = backdoor_slot(s, n);
     uint64_t result;
 
-    if (!backdoor_width_ok(s, addr, size, "read")) {
-        return ~0ULL;
-    }
     if (!test_bit(n, s->slot_used)) {
         backdoor_guest_error(s, "call through slot %u, which is not "
                              "claimed (read SLOT_ALLOC first)", n);
@@ -337,9 +298,9 @@ static uint64_t backdoor_slot_call(BackdoorState *s, hwaddr addr,
 }
 
 /* SLOT_FREE and DOORBELL: both name a claimed slot and drain its ring. */
-static void backdoor_slot_write(BackdoorState *s, hwaddr addr, uint64_t val)
+static void backdoor_slot_write(BackdoorState *s, bool doorbell,
+                                uint64_t val)
 {
-    bool doorbell = addr == BACKDOOR_REG_DOORBELL;
     uint64_t n = doorbell ? val & ~(uint64_t)BACKDOOR_DOORBELL_FULL : val;
 
     if (!backdoor_slot_claimed(s, n)) {
@@ -362,6 +323,8 @@ static void backdoor_slot_write(BackdoorState *s, hwaddr addr, uint64_t val)
 static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
 {
     BackdoorState *s = opaque;
+    BackdoorReg reg;
+    unsigned slot;
     uint64_t val;
     bool be;
 
@@ -370,122 +333,66 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
                              "the device's registers");
         return ~0ULL;
     }
-    switch (addr) {
-    case BACKDOOR_REG_ID:
-        val = BACKDOOR_ID;
-        break;
-    case BACKDOOR_REG_FEATURES:
-        val = BACKDOOR_FEATURES;
-        if (s->slots) {
-            val |= BACKDOOR_FEATURE_SLOTS;
-        }
-        if (s->slots && s->ring_entries) {
-            val |= BACKDOOR_FEATURE_RING;
-        }
-        break;
-    case BACKDOOR_REG_DATA_SIZE:
-        val = s->data_size;
-        break;
-    case BACKDOOR_REG_RESULT:
-        val = s->result;
-        break;
-    case BACKDOOR_REG_RESULT_HI:
-        val = s->result >> 32;
-        break;
-    case BACKDOOR_REG_CALL_OFFSET:
-        val = s->call_offset;
-        break;
-    case BACKDOOR_REG_CALL:
-        if (!backdoor_width_ok(s, addr, size, "read")) {
-            return ~0ULL;
-        }
+    if (!backdoor_access_ok(s, addr, size, false, &reg, &slot)) {
+        return ~0ULL;
+    }
+    switch (reg) {
+    case BACKDOOR_R_RESULT:
+        return s->result;
+    case BACKDOOR_R_RESULT_HI:
+        return s->result >> 32;
+    case BACKDOOR_R_CALL_OFFSET:
+        return s->call_offset;
+    case BACKDOOR_R_CALL:
         be = backdoor_guest_big_endian(s);
-        return backdoor_call(s, backdoor_call_word(s, be), be);
-    case BACKDOOR_REG_SLOT_COUNT ... BACKDOOR_REG_SLOT_FREE - 1:
-        if (!s->slots) {
-            goto wrong;
-        }
-        switch (addr) {
-        case BACKDOOR_REG_SLOT_COUNT:
-            val = s->slots;
-            break;
-        case BACKDOOR_REG_RING_ENTRIES:
-            val = s->ring_entries;
-            break;
-        case BACKDOOR_REG_SLOT_BASE:
-            val = s->slot_base;
-            break;
-        case BACKDOOR_REG_SLOT_STRIDE:
-            val = s->slot_stride;
-            break;
-        case BACKDOOR_REG_SLOT_ALLOC:
-            if (!backdoor_width_ok(s, addr, size, "read")) {
-                return ~0ULL;
-            }
-            return backdoor_slot_alloc(s);
-        default:
-            goto wrong;
-        }
-        break;
+        return backdoor_call(s, backdoor_regs_call_word(&s->regs,
+                                                        s->call_offset, be),
+                             be);
+    case BACKDOOR_R_SLOT_ALLOC:
+        return backdoor_slot_alloc(s);
+    case BACKDOOR_R_SLOT_CALL:
+        return backdoor_slot_call(s, slot);
     default:
-        if (backdoor_is_slot_call(s, addr)) {
-            return backdoor_slot_call(s, addr, size);
+        /* ID, FEATURES, DATA_SIZE and the slot layout */
+        if (!backdoor_regs_fixed(&s->regs, reg, &val)) {
+            g_assert_not_reached();
         }
-    wrong:
-        backdoor_guest_error(s, "read of %s control offset 0x%" HWADDR_PRIx,
-                             backdoor_is_reg(s, addr) ? "write-only" :
-                             "reserved", addr);
-        return ~0ULL;
+        return val;
     }
-    if (!backdoor_width_ok(s, addr, size, "read")) {
-        return ~0ULL;
-    }
-    return val;
 }
 
 static void backdoor_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
                                 unsigned size)
 {
     BackdoorState *s = opaque;
+    BackdoorReg reg;
 
     if (s->in_guest_access) {
         backdoor_guest_error(s, "a callback's guest memory write reached "
                              "the device's registers");
         return;
     }
-    switch (addr) {
-    case BACKDOOR_REG_CMD:
-        if (backdoor_width_ok(s, addr, size, "write")) {
-            backdoor_call(s, val, backdoor_guest_big_endian(s));
-        }
+    if (!backdoor_access_ok(s, addr, size, true, &reg, NULL)) {
+        return;
+    }
+    switch (reg) {
+    case BACKDOOR_R_CMD:
+        backdoor_call(s, val, backdoor_guest_big_endian(s));
         break;
-    case BACKDOOR_REG_CALL_OFFSET:
-        if (!backdoor_width_ok(s, addr, size, "write")) {
-            break;
-        }
-        if (val % 8 || val > s->data_size - 8) {
+    case BACKDOOR_R_CALL_OFFSET:
+        if (!backdoor_regs_call_offset_ok(&s->regs, val)) {
             backdoor_guest_error(s, "CALL_OFFSET 0x%" PRIx64 " is not an "
                                  "8-aligned offset inside the data BAR", val);
             break;
         }
         s->call_offset = val;
         break;
-    case BACKDOOR_REG_SLOT_FREE:
-    case BACKDOOR_REG_DOORBELL:
-        if (!s->slots) {
-            goto wrong;
-        }
-        if (!backdoor_width_ok(s, addr, size, "write")) {
-            break;
-        }
-        backdoor_slot_write(s, addr, val);
+    case BACKDOOR_R_SLOT_FREE:
+    case BACKDOOR_R_DOORBELL:
+        backdoor_slot_write(s, reg == BACKDOOR_R_DOORBELL, val);
         break;
     default:
-    wrong:
-        backdoor_guest_error(s, "write of %s control offset 0x%" HWADDR_PRIx,
-                             backdoor_is_reg(s, addr) ? "read-only" :
-                             "reserved", addr);
-        break;
+        g_assert_not_reached();
     }
 }
 
@@ -516,14 +423,7 @@ static qemu_backdoor_info *backdoor_init_info(BackdoorState *s,
                                               const char *args,
                                               qemu_backdoor_info *info)
 {
-    *info = (qemu_backdoor_info) {
-        .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-        .args = args,
-        .id = DEVICE(s)->id,
-        .data = s->data_ptr,
-        .data_size = s->data_size,
-        .guest_big_endian = s->big_endian,
-    };
+    *info = backdoor_regs_info(&s->regs, args, DEVICE(s)->id, s->big_endian);
     return info;
 }
 
@@ -750,22 +650,16 @@ static void backdoor_vm_change(void *opaque, bool running, RunState state)
 static bool backdoor_layout_slots(BackdoorState *s, Error **errp)
 {
     g_autoptr(GError) err = NULL;
-    BackdoorRingLayout l;
 
-    if (!backdoor_ring_layout(&l, s->data_size, s->slots, s->ring_entries,
-                              "slots", "ring-entries", &err)) {
+    if (!backdoor_ring_layout(&s->regs, "slots", "ring-entries", &err)) {
         error_setg(errp, "backdoor: %s", err->message);
         return false;
     }
-    s->slots = l.slots;
-    s->ring_entries = l.entries;
-    if (!s->slots) {
+    if (!s->regs.slots) {
         return true;
     }
-    s->slot_base = l.base;
-    s->slot_stride = l.stride;
-    s->slot_used = bitmap_new(s->slots);
-    s->vm_slots = s->slots;
+    s->slot_used = bitmap_new(s->regs.slots);
+    s->vm_slots = s->regs.slots;
     return true;
 }
 
@@ -781,27 +675,29 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
                    "(the path of a callback library)");
         return;
     }
-    if (s->data_size < BACKDOOR_DATA_SIZE_MIN ||
-        s->data_size > BACKDOOR_DATA_SIZE_MAX ||
-        !is_power_of_2(s->data_size)) {
+    if (!backdoor_data_size_ok(s->regs.data_size)) {
         error_setg(errp, "backdoor: data-size %" PRIu64 " is not a power of "
-                   "two from 4 KiB to 1 GiB", s->data_size);
+                   "two from 4 KiB to 1 GiB", s->regs.data_size);
         return;
     }
 
     memory_region_init_io(&s->ctrl, OBJECT(s), &backdoor_ctrl_ops, s,
                           "backdoor-ctrl", BACKDOOR_CTRL_SIZE);
     memory_region_init_ram(&s->data, OBJECT(s), "backdoor-data",
-                           s->data_size, &local_err);
+                           s->regs.data_size, &local_err);
     if (local_err) {
         error_propagate(errp, local_err);
         return;
     }
-    s->data_ptr = memory_region_get_ram_ptr(&s->data);
+    s->regs.mode = QEMU_BACKDOOR_MODE_SYSTEM;
+    s->regs.data = memory_region_get_ram_ptr(&s->data);
+    s->regs.guest_read = backdoor_guest_read;
+    s->regs.guest_write = backdoor_guest_write;
+    s->regs.host = s;
     s->big_endian = target_words_bigendian();
     s->cpu_endian = first_cpu &&
                     CPU_GET_CLASS(first_cpu)->sysemu_ops->virtio_is_big_endian;
-    s->call_offset = s->data_size - 8;
+    s->call_offset = backdoor_regs_call_offset_reset(&s->regs);
     if (!backdoor_layout_slots(s, errp)) {
         return;
     }
@@ -856,13 +752,13 @@ static void backdoor_reset(DeviceState *dev)
     BackdoorState *s = BACKDOOR(dev);
 
     s->result = 0;
-    s->call_offset = s->data_size - 8;
+    s->call_offset = backdoor_regs_call_offset_reset(&s->regs);
     if (s->slot_used) {
         /* Events posted before the reset still count; then all are free */
         if (s->callbacks) {
             backdoor_drain_all(s, s->big_endian);
         }
-        bitmap_zero(s->slot_used, s->slots);
+        bitmap_zero(s->slot_used, s->regs.slots);
     }
 }
 
@@ -887,12 +783,12 @@ static const Property backdoor_properties[] = {
                 backdoor_prop_callbacks, char *),
     DEFINE_PROP("callbacks-args", BackdoorState, callbacks_args,
                 backdoor_prop_callbacks_args, char *),
-    DEFINE_PROP_SIZE("data-size", BackdoorState, data_size,
+    DEFINE_PROP_SIZE("data-size", BackdoorState, regs.data_size,
                      BACKDOOR_DATA_SIZE_DEFAULT),
     /* call slots and event rings (register map 1.1) */
-    DEFINE_PROP_UINT32("slots", BackdoorState, slots,
+    DEFINE_PROP_UINT32("slots", BackdoorState, regs.slots,
                        BACKDOOR_RING_SLOTS_DEFAULT),
-    DEFINE_PROP_UINT32("ring-entries", BackdoorState, ring_entries,
+    DEFINE_PROP_UINT32("ring-entries", BackdoorState, regs.ring_entries,
                        BACKDOOR_RING_DEFAULT),
 };
 

@@ -14,17 +14,10 @@
 
 static BackdoorUserRings *rings;
 
-bool sv_rings_init(void *data, uint64_t data_size, uint8_t *regs,
-                   GError **errp)
+bool sv_rings_init(const BackdoorRegs *regs, GError **errp)
 {
-    rings = backdoor_user_rings_new(data, data_size, sv_big_endian, errp);
-    if (!rings) {
-        return false;
-    }
-    st32(regs + BACKDOOR_REG_FEATURES, ld32(regs + BACKDOOR_REG_FEATURES) |
-                                      backdoor_user_rings_features(rings));
-    backdoor_user_rings_write_regs(rings, regs);
-    return true;
+    rings = backdoor_user_rings_new(regs, sv_big_endian, errp);
+    return rings != NULL;
 }
 
 /* The register whose operation OP names */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "loader.h"
-#include "qemu-backdoor-regs.h"
+#include "regs.h"
 
 /* The guest's byte order: fields of the shared pages are in it. */
 extern bool sv_big_endian;
@@ -50,12 +50,10 @@ long sv_futex(void *addr, int op, uint32_t val, uint64_t timeout_ns);
 /* ---- ring.c ---- */
 
 /*
- * Event rings in the data channel; their FEATURES bit and layout go into
- * the register page @regs (file bytes). Exits with a message for a bad
- * QEMU_BACKDOOR_RINGS or QEMU_BACKDOOR_RING_ENTRIES.
+ * The event rings of the channel @regs (laid out by
+ * backdoor_user_rings_layout(), its data channel mapped).
  */
-bool sv_rings_init(void *data, uint64_t data_size, uint8_t *regs,
-                   GError **errp);
+bool sv_rings_init(const BackdoorRegs *regs, GError **errp);
 
 /*
  * Run the request posted in call slot @slot by thread @tid: a call
