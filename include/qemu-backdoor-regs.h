@@ -135,9 +135,9 @@
  * memory requests while it waits.
  */
 #define BACKDOOR_SLOT_OP_CALL       0       /* run CMD */
-#define BACKDOOR_SLOT_OP_ALLOC      1       /* claim a ring: RESULT its number */
+#define BACKDOOR_SLOT_OP_ALLOC      1       /* claim a ring: RESULT its index */
 #define BACKDOOR_SLOT_OP_FREE       2       /* deliver ring CMD, release it */
-#define BACKDOOR_SLOT_OP_DOORBELL   3       /* deliver ring CMD (DOORBELL value) */
+#define BACKDOOR_SLOT_OP_DOORBELL   3       /* deliver ring CMD, a DOORBELL */
 #define BACKDOOR_SLOT_OP_MASK       0xff
 #define BACKDOOR_SLOT_OP_MEM        (1u << 8)
 

@@ -36,6 +36,7 @@ static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t swap_done = PTHREAD_COND_INITIALIZER;
 /* Held by a swap from start to end; by the process's end for good */
 static pthread_mutex_t swap_serial = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool thread_swaps;      /* this thread holds swap_serial */
 
 static void gate_free(void *opaque)
 {
@@ -130,6 +131,7 @@ char *backdoor_user_lib_swap(BackdoorUserLib *lib, const char *name,
         return g_strdup(err->message);
     }
     pthread_mutex_lock(&swap_serial);
+    thread_swaps = true;
     gate_close();
     old = *lib->cb;
     if (!__atomic_load_n(lib->closed, __ATOMIC_ACQUIRE)) {
@@ -160,6 +162,7 @@ char *backdoor_user_lib_swap(BackdoorUserLib *lib, const char *name,
         error = g_strdup("the channel is closed");
     }
     gate_open();
+    thread_swaps = false;
     pthread_mutex_unlock(&swap_serial);
     backdoor_callbacks_close(new);
     return error;
@@ -167,8 +170,16 @@ char *backdoor_user_lib_swap(BackdoorUserLib *lib, const char *name,
 
 void backdoor_user_reload_stop(void)
 {
-    /* Never unlocked: no swap after this */
-    pthread_mutex_lock(&swap_serial);
+    static int stopped;
+
+    /*
+     * Never unlocked: no swap after this. Unless the process ends inside a
+     * swap (a new library's init calls exit()), which holds it already.
+     */
+    if (!thread_swaps && !__atomic_exchange_n(&stopped, 1,
+                                              __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&swap_serial);
+    }
 }
 
 /* ---- the socket ---- */

@@ -107,9 +107,11 @@ static bool thread_alive(int pid, int tid)
 /*
  * Two drainers of one ring (the owner at a call, another thread at the
  * process's exit, the reaper) take turns. A holder that died (a forked
- * process killed while it drained) is taken over.
+ * process killed while it drained) is taken over. False when the calling
+ * thread holds it already (a library that ends the process from its batch
+ * callback): that ring is left alone.
  */
-static void ring_lock(RingOwner *o)
+static bool ring_lock(RingOwner *o)
 {
     int32_t self = syscall(SYS_gettid), holder;
 
@@ -117,7 +119,10 @@ static void ring_lock(RingOwner *o)
         holder = 0;
         if (__atomic_compare_exchange_n(&o->lock, &holder, self, false,
                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            return;
+            return true;
+        }
+        if (holder == self) {
+            return false;
         }
         if (spins % 1024 == 0 && !thread_alive(0, holder)) {
             __atomic_compare_exchange_n(&o->lock, &holder, 0, false,
@@ -184,7 +189,9 @@ static void deliver_matching(BackdoorUserRings *r, BackdoorCallbacks *cb,
             !match(o, pid, tid)) {
             continue;
         }
-        ring_lock(o);
+        if (!ring_lock(o)) {
+            continue;
+        }
         if (__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE) &&
             match(o, pid, tid)) {
             drain(r, cb, n, -1);
@@ -256,7 +263,9 @@ uint64_t backdoor_user_rings_op(BackdoorUserRings *r, BackdoorCallbacks *cb,
         goto wrong;
     }
     o = &r->shared->owner[n];
-    ring_lock(o);
+    if (!ring_lock(o)) {
+        goto wrong;
+    }
     if (!__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE)) {
         ring_unlock(o);
         goto wrong;
@@ -295,8 +304,8 @@ void backdoor_user_rings_drain_thread(BackdoorUserRings *r,
 
         /* The thread posts to its ring itself: nobody else adds to it */
         if (__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE) &&
-            o->tid == tid && backdoor_ring_pending(ring_block(r, n))) {
-            ring_lock(o);
+            o->tid == tid && backdoor_ring_pending(ring_block(r, n)) &&
+            ring_lock(o)) {
             if (__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE) &&
                 o->tid == tid) {
                 drain(r, cb, n, vcpu_index);
