@@ -49,6 +49,12 @@
  * serves the pread() fast path and does not set it.
  */
 #define BACKDOOR_FEATURE_USER_SLOTS (1u << 1)
+/*
+ * User mode only, with call slots: a caller that sets BACKDOOR_SLOT_OP_MEM
+ * serves the supervisor's guest memory requests and sleeps on WAITING
+ * (the server changes it from 1 to 2 before it wakes it), not on DONE.
+ */
+#define BACKDOOR_FEATURE_USER_MEM   (1u << 4)
 
 /* Size of the call word at CALL_OFFSET in the data channel. */
 #define BACKDOOR_CALL_WORD_SIZE     8

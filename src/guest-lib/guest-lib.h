@@ -82,6 +82,7 @@ struct qemu_backdoor_channel {
     /* user mode */
     int ctrl_fd;
     int stage_fd;               /* read-write, for guest memory requests */
+    bool user_mem;              /* serve them (BACKDOOR_FEATURE_USER_MEM) */
     volatile uint8_t *slots;    /* call slot area, or NULL: pread path */
     /* call slots and rings (register map 1.1), slots.c */
     bool slot_calls;            /* SLOT_CALL registers (system mode) */

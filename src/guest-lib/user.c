@@ -184,6 +184,7 @@ static int user_open(qemu_backdoor_channel *ch, const char *base)
             close(data_fd);
             goto fail;
         }
+        ch->user_mem = regs.features & BACKDOOR_FEATURE_USER_MEM;
     }
     ch->data_size = data_st.st_size;
     ch->data = mmap(NULL, ch->data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -336,7 +337,8 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
 {
     volatile uint32_t *bell = slot32(ch->slots, BACKDOOR_SLOTS_DOORBELL);
     volatile uint8_t *slot;
-    volatile uint32_t *done, *mem;
+    volatile uint32_t *done, *mem, *waiting;
+    uint32_t mem_op = ch->user_mem ? BACKDOOR_SLOT_OP_MEM : 0;
     uint64_t result;
     uint32_t seq;
     unsigned n;
@@ -349,9 +351,10 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
     }
     done = slot32(slot, BACKDOOR_SLOT_DONE);
     mem = slot32(slot, BACKDOOR_SLOT_MEM_CTL);
+    waiting = slot32(slot, BACKDOOR_SLOT_WAITING);
     *(volatile uint64_t *)(slot + BACKDOOR_SLOT_CMD) = cmd;
     *slot32(slot, BACKDOOR_SLOT_TID) = slot_tid;
-    *slot32(slot, BACKDOOR_SLOT_OP) = op | BACKDOOR_SLOT_OP_MEM;
+    *slot32(slot, BACKDOOR_SLOT_OP) = op | mem_op;
     seq = *slot32(slot, BACKDOOR_SLOT_REQ) + 1;
     /* Publish REQ, then look for a sleeping server: pairs with its sleep */
     __atomic_store_n(slot32(slot, BACKDOOR_SLOT_REQ), seq, __ATOMIC_SEQ_CST);
@@ -363,7 +366,7 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
     }
     for (unsigned i = 0; i < SLOT_SPIN &&
          __atomic_load_n(done, __ATOMIC_ACQUIRE) != seq; i++) {
-        if (__atomic_load_n(mem, __ATOMIC_ACQUIRE)) {
+        if (mem_op && __atomic_load_n(mem, __ATOMIC_ACQUIRE)) {
             serve_memory(ch, slot);
         }
     }
@@ -373,17 +376,23 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
         futex(bell, FUTEX_WAKE, 1);
     }
     while (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
-        /* Pairs with the server's "store DONE (or MEM_CTL), then read
-         * WAITING" */
-        __atomic_store_n(slot32(slot, BACKDOOR_SLOT_WAITING), 1,
-                         __ATOMIC_SEQ_CST);
+        /*
+         * Pairs with the server's "store DONE (or MEM_CTL), then read
+         * WAITING". Serving memory requests, sleep on WAITING, which the
+         * server changes (1 to 2) before it wakes it: a request comes
+         * without DONE changing. Otherwise on DONE, as older servers wake.
+         */
+        __atomic_store_n(waiting, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(done, __ATOMIC_SEQ_CST) != seq &&
-            !__atomic_load_n(mem, __ATOMIC_SEQ_CST)) {
-            futex(done, FUTEX_WAIT, seq - 1);
+            !(mem_op && __atomic_load_n(mem, __ATOMIC_SEQ_CST))) {
+            if (mem_op) {
+                futex(waiting, FUTEX_WAIT, 1);
+            } else {
+                futex(done, FUTEX_WAIT, seq - 1);
+            }
         }
-        __atomic_store_n(slot32(slot, BACKDOOR_SLOT_WAITING), 0,
-                         __ATOMIC_RELAXED);
-        if (__atomic_load_n(mem, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(waiting, 0, __ATOMIC_RELAXED);
+        if (mem_op && __atomic_load_n(mem, __ATOMIC_ACQUIRE)) {
             serve_memory(ch, slot);
         }
     }

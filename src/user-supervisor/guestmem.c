@@ -58,6 +58,18 @@ void sv_guest_memory_init(uint8_t *ctrl, const int *stop)
     stopping = stop;
 }
 
+void sv_wake_caller(uint8_t *slot)
+{
+    uint32_t *waiting = (uint32_t *)(slot + BACKDOOR_SLOT_WAITING);
+    uint32_t one = sv_big_endian ? GUINT32_TO_BE(1) : GUINT32_TO_LE(1);
+    uint32_t two = sv_big_endian ? GUINT32_TO_BE(2) : GUINT32_TO_LE(2);
+
+    if (__atomic_compare_exchange_n(waiting, &one, two, false,
+                                    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+        sv_futex(waiting, FUTEX_WAKE, INT_MAX, 0);
+    }
+}
+
 static uint32_t stage_offset(void)
 {
     return BACKDOOR_USER_STAGE_OFFSET +
@@ -72,8 +84,8 @@ static bool caller_alive(uint32_t tid)
 
 /*
  * Post request @ctl for [@addr, @addr + @len) and wait for the caller to
- * answer it: 0 or -errno. The caller waits on its slot's DONE (a futex
- * after a spin), so it is woken there.
+ * answer it: 0 or -errno. The caller, waiting for its call, spins, then
+ * sleeps on its slot's WAITING: it is woken there.
  */
 static int mem_request(SvMemCall *c, uint32_t ctl, uint64_t addr,
                        uint32_t len)
@@ -87,9 +99,7 @@ static int mem_request(SvMemCall *c, uint32_t ctl, uint64_t addr,
     st32(slot + BACKDOOR_SLOT_MEM_RESULT, 0);
     /* Publish, then look for a sleeper: pairs with the caller's wait */
     st32(ctl_word, ctl);
-    if (ld32(slot + BACKDOOR_SLOT_WAITING)) {
-        sv_futex(slot + BACKDOOR_SLOT_DONE, FUTEX_WAKE, INT_MAX, 0);
-    }
+    sv_wake_caller(slot);
     for (unsigned i = 0; i < MEM_SPIN && ld32(ctl_word); i++) {
         /* a caller that spins answers at once */
     }

@@ -226,6 +226,7 @@ static void serve(unsigned i)
     uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
     uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
     uint32_t tid = ld32(slot + BACKDOOR_SLOT_TID);
+    uint32_t op = ld32(slot + BACKDOOR_SLOT_OP);
     qemu_backdoor_call call;
 
     if (tid != last_tid || !tid) {
@@ -245,8 +246,10 @@ static void serve(unsigned i)
     /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
     st32(slot + BACKDOOR_SLOT_DONE, req);
     __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
-    if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
-                        __ATOMIC_SEQ_CST)) {
+    if (op & BACKDOOR_SLOT_OP_MEM) {
+        sv_wake_caller(slot);   /* it sleeps on WAITING */
+    } else if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
+                               __ATOMIC_SEQ_CST)) {
         futex(slot + BACKDOOR_SLOT_DONE, FUTEX_WAKE, INT_MAX);
     }
 }

@@ -74,6 +74,14 @@ void sv_rings_exit(BackdoorCallbacks *cb);
 
 /* ---- guestmem.c ---- */
 
+/*
+ * Wake the caller of @slot if it sleeps, for a caller that serves guest
+ * memory requests (BACKDOOR_SLOT_OP_MEM): it sleeps on WAITING, which is
+ * changed from 1 to 2 first, so that a caller about to sleep does not.
+ * Call it after what it is woken for is stored.
+ */
+void sv_wake_caller(uint8_t *slot);
+
 /* The server thread's index, which picks its stage in BASE.ctrl. */
 extern __thread unsigned sv_server_index;
 

@@ -210,11 +210,11 @@ static void test_store_fixed(void)
         .data_size = 0x12345678000ull,
     };
     static const uint8_t be[16] = {
-        0x42, 0x44, 0x01, 0x01, 0, 0, 0, 3,
+        0x42, 0x44, 0x01, 0x01, 0, 0, 0, 0x13,
         0, 0, 0x01, 0x23, 0x45, 0x67, 0x80, 0,
     };
     static const uint8_t le[16] = {
-        0x01, 0x01, 0x44, 0x42, 3, 0, 0, 0,
+        0x01, 0x01, 0x44, 0x42, 0x13, 0, 0, 0,
         0, 0x80, 0x67, 0x45, 0x23, 0x01, 0, 0,
     };
     uint8_t page[16];
@@ -387,7 +387,7 @@ int main(void)
         { "user-supervisor", {
             .mode = QEMU_BACKDOOR_MODE_USER, .user_slots = true,
             .data_size = 4096 },
-          0x42440101, 0x3 },
+          0x42440101, 0x13 },
         { "user-helper-rings", {
             .mode = QEMU_BACKDOOR_MODE_USER, .data_size = 1 << 20,
             .slots = 32, .ring_entries = 128, .slot_base = 0xdf7c0,
@@ -397,7 +397,7 @@ int main(void)
             .mode = QEMU_BACKDOOR_MODE_USER, .user_slots = true,
             .data_size = 4096, .slots = 6, .ring_entries = 8,
             .slot_base = 0x880, .slot_stride = 0x140 },
-          0x42440101, 0xb },
+          0x42440101, 0x1b },
         { "system-no-slots", {
             .mode = QEMU_BACKDOOR_MODE_SYSTEM, .data_size = 1 << 20 },
           0x42440101, 0x1 },

@@ -21,6 +21,7 @@
 #define LARGE (200 * 1024)
 
 static int failed;
+static uint64_t delay_ms;       /* the callback waits this long first */
 
 static void check(int ok, const char *name, int64_t r)
 {
@@ -39,6 +40,7 @@ static int64_t rw(qemu_backdoor_channel *ch, uint64_t cmd,
 
     d[0] = (uintptr_t)addr;
     d[1] = len;
+    d[2] = delay_ms;
     return (int64_t)qemu_backdoor_channel_call(ch, cmd);
 }
 
@@ -174,5 +176,10 @@ int main(void)
     check(r == -EFAULT, "read-no-access", r);
     large(ch, data);
     qemu_memory(ch);
+    /* The caller has gone to sleep when the request comes: it wakes */
+    delay_ms = 200;
+    r = rw(ch, 2, src, sizeof(src));
+    check(r == 0 && memcmp(data + 64, src, sizeof(src)) == 0,
+          "read-after-the-caller-sleeps", r);
     return failed;
 }

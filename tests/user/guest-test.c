@@ -42,6 +42,7 @@
 #define REG_CALL        0x28
 #define GUEST_ID        0x42440101u
 #define FEATURE_SLOTS   0x2u
+#define FEATURE_USER_MEM 0x10u
 #define CMD_VCPU        0xf00d0001u
 #define PAGE            4096
 
@@ -245,7 +246,8 @@ static void case_registers(void)
         /* The supervisor wrote the constant registers into the file */
         uint8_t file[16];
 
-        CHECK(*reg32(REG_FEATURES) == (1 | FEATURE_SLOTS | FEATURE_RING),
+        CHECK(*reg32(REG_FEATURES) ==
+              (1 | FEATURE_SLOTS | FEATURE_RING | FEATURE_USER_MEM),
               "features 0x%x", *reg32(REG_FEATURES));
         CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
               *reg64(REG_DATA_SIZE));

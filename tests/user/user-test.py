@@ -572,9 +572,9 @@ class Arch:
             else:
                 tap(line.startswith('ok '), self.name('guest-memory/' + name),
                     line)
-        # 12 checks; where QEMU's binary is not to be found, one skip
+        # 13 checks; where QEMU's binary is not to be found, one skip
         skips = sum(1 for l in results if l.startswith('skip '))
-        tap(p.returncode == 0 and len(results) == 12 - skips and skips <= 1,
+        tap(p.returncode == 0 and len(results) == 13 - skips and skips <= 1,
             self.name('guest-memory/all'), describe(p))
 
     def test_hot_reload(self):
