@@ -248,24 +248,30 @@ const X86Access *x86_decode_access(X86Decoder *d, uint64_t pc,
     return c->valid ? &c->a : NULL;
 }
 
-bool x86_access_address(const X86Access *a, const X86Regs *regs,
-                        uint64_t *addr)
+bool x86_mem_address(const X86MemOperand *mem, uint8_t len,
+                     const X86Regs *regs, uint64_t *addr)
 {
-    uint64_t ea = a->mem.disp;
+    uint64_t ea = mem->disp;
 
-    if (a->mem.segment) {
+    if (mem->segment) {
         return false;
     }
-    if (a->mem.rip_relative) {
-        ea += regs->rip + a->len;
-    } else if (a->mem.base != X86_NO_GPR) {
-        ea += regs->gpr[a->mem.base];
+    if (mem->rip_relative) {
+        ea += regs->rip + len;
+    } else if (mem->base != X86_NO_GPR) {
+        ea += regs->gpr[mem->base];
     }
-    if (a->mem.index != X86_NO_GPR) {
-        ea += regs->gpr[a->mem.index] * a->mem.scale;
+    if (mem->index != X86_NO_GPR) {
+        ea += regs->gpr[mem->index] * mem->scale;
     }
     *addr = ea;
     return true;
+}
+
+bool x86_access_address(const X86Access *a, const X86Regs *regs,
+                        uint64_t *addr)
+{
+    return x86_mem_address(&a->mem, a->len, regs, addr);
 }
 
 void x86_emulate_access(const X86Access *a, X86Regs *regs, bool big_endian,
@@ -294,6 +300,103 @@ void x86_emulate_access(const X86Access *a, X86Regs *regs, bool big_endian,
         reg_set(regs, a->reg, v);
     }
     regs->rip += a->len;
+}
+
+bool x86_decode_vector_access(X86Decoder *d, uint64_t pc,
+                              const uint8_t *code, size_t n,
+                              X86VecAccess *v)
+{
+    const cs_x86 *x;
+    const cs_x86_op *mem = NULL, *reg = NULL;
+
+    memset(v, 0, sizeof(*v));
+    if (!disasm(d, pc, code, n)) {
+        return false;
+    }
+    switch (d->insn->id) {
+    case X86_INS_VMOVDQU:
+    case X86_INS_VMOVDQA:
+    case X86_INS_VMOVUPS:
+    case X86_INS_VMOVAPS:
+    case X86_INS_VMOVUPD:
+    case X86_INS_VMOVAPD:
+    case X86_INS_VMOVQ:
+    case X86_INS_VMOVD:
+        v->vex = true;
+        break;
+    case X86_INS_MOVDQU:
+    case X86_INS_MOVDQA:
+    case X86_INS_MOVUPS:
+    case X86_INS_MOVAPS:
+    case X86_INS_MOVUPD:
+    case X86_INS_MOVAPD:
+    case X86_INS_MOVQ:
+    case X86_INS_MOVD:
+        break;
+    default:
+        return false;
+    }
+    x = &d->insn->detail->x86;
+    if (x->op_count != 2) {
+        return false;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (x->operands[i].type == X86_OP_MEM) {
+            mem = &x->operands[i];
+        } else if (x->operands[i].type == X86_OP_REG) {
+            reg = &x->operands[i];
+        }
+    }
+    if (!mem || !reg || reg->reg < X86_REG_XMM0 ||
+        reg->reg > X86_REG_XMM15 ||
+        (mem->size != 4 && mem->size != 8 && mem->size != 16)) {
+        return false;
+    }
+    v->len = d->insn->size;
+    v->size = mem->size;
+    v->store = mem == &x->operands[0];
+    v->xmm = reg->reg - X86_REG_XMM0;
+    v->mem = mem_operand(mem);
+    return true;
+}
+
+static uint64_t ld_order(const uint8_t *p, unsigned size, bool big_endian)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < size; i++) {
+        v |= (uint64_t)p[i] << (8 * (big_endian ? size - 1 - i : i));
+    }
+    return v;
+}
+
+static void st_order(uint8_t *p, unsigned size, uint64_t v, bool big_endian)
+{
+    for (unsigned i = 0; i < size; i++) {
+        p[i] = v >> (8 * (big_endian ? size - 1 - i : i));
+    }
+}
+
+void x86_emulate_vector(const X86VecAccess *v, uint8_t xmm[16],
+                        bool big_endian,
+                        uint64_t (*read)(void *opaque, unsigned at,
+                                         unsigned size),
+                        void (*write)(void *opaque, unsigned at,
+                                      unsigned size, uint64_t value),
+                        void *opaque)
+{
+    unsigned piece = v->size < 8 ? v->size : 8;
+
+    for (unsigned at = 0; at < v->size; at += piece) {
+        if (v->store) {
+            write(opaque, at, piece, ld_order(xmm + at, piece, big_endian));
+        } else {
+            st_order(xmm + at, piece, read(opaque, at, piece), big_endian);
+        }
+    }
+    if (!v->store) {
+        memset(xmm + v->size, 0, 16 - v->size);
+    }
 }
 
 static bool is_gpr_or_flags(x86_reg reg)

@@ -1,0 +1,1469 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Raw register accesses under the supervisor: the seed's loads and stores
+ * on a mapping of BASE.ctrl, served by tracing QEMU (see trace.h).
+ *
+ * QEMU is traced with PTRACE_SEIZE and runs under a seccomp filter that
+ * stops its mmap (of a file), mprotect and mremap calls at the tracer.
+ * When QEMU maps the register page of BASE.ctrl (recognized by the file,
+ * not the descriptor's number), the tracer asks the kernel for PROT_NONE
+ * and remembers the guest's protection; QEMU believes what it asked for.
+ * A guest access there then faults in QEMU (in TCG code or its helpers):
+ * the SIGSEGV stops at the tracer, which checks the address against the
+ * real mapping, emulates the host instruction (x86-emulate.c) with the
+ * thread's registers, runs the register access and suppresses the
+ * signal. Every other signal goes on to QEMU unchanged, group-stops stay
+ * stopped until SIGCONT (PTRACE_LISTEN), and forks, threads and execs are
+ * followed. Costs: a stop per access and per file mmap, mprotect or
+ * mremap of QEMU's; strace and gdb cannot attach to a traced QEMU.
+ */
+#define _GNU_SOURCE
+#include "trace.h"
+#include "x86-emulate.h"
+#include "qemu-backdoor-callbacks.h"
+#include "qemu-backdoor-regs.h"
+
+#include <cpuid.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PROG "qemu-backdoor"
+#define PAGE 4096ull
+
+/* Linux 6.11: the VMA at an address, without parsing /proc/PID/maps */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+    uint64_t size;
+    uint64_t query_flags;
+    uint64_t query_addr;
+    uint64_t vma_start;
+    uint64_t vma_end;
+    uint64_t vma_flags;
+    uint64_t vma_page_size;
+    uint64_t vma_offset;
+    uint64_t inode;
+    uint32_t dev_major;
+    uint32_t dev_minor;
+    uint32_t vma_name_size;
+    uint32_t build_id_size;
+    uint64_t vma_name_addr;
+    uint64_t build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#endif
+
+/* Signals the serving process leaves to the proxy and to QEMU. */
+static const int ignored[] = {
+    SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGWINCH,
+    SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE,
+};
+
+/* Sent to the serving process when the proxy dies (PR_SET_PDEATHSIG). */
+#define PROXY_DIED (SIGRTMAX - 1)
+
+/* A guest mapping of the register page, host protection PROT_NONE. */
+typedef struct Region {
+    uint64_t start, end;
+    uint64_t offset;            /* file offset of start */
+    int prot;                   /* what the guest asked for */
+} Region;
+
+typedef struct Proc {
+    pid_t tgid;
+    bool served;                /* runs the QEMU binary we started */
+    int maps_fd;                /* /proc/TGID/maps, -1: not open */
+    GArray *regions;
+    uint64_t call_offset;       /* CALL_OFFSET: shared by the process */
+} Proc;
+
+enum { PEND_NONE, PEND_MMAP, PEND_MPROTECT, PEND_MREMAP };
+
+typedef struct Thread {
+    pid_t tid;
+    Proc *proc;
+    uint64_t result;            /* RESULT: per thread */
+    bool held;                  /* new, waiting for its parent's event */
+    bool announced;             /* its parent's event was seen */
+    int pending;                /* a system call to finish at its exit */
+    uint64_t p_addr, p_len, p_new_len, p_offset;
+    int p_prot;
+} Thread;
+
+static struct {
+    bool active;                /* the serving process of a split */
+    pid_t proxy;
+    int msg_fd;                 /* to the proxy */
+    int go[2];                  /* tracer to QEMU: traced or not */
+    bool reported;
+    pid_t qemu;
+    TraceChannel ch;
+    dev_t ctrl_dev;             /* BASE.ctrl as stat() sees it */
+    ino_t ctrl_ino;
+    uint32_t vma_major, vma_minor;  /* ... and as mappings show it */
+    uint64_t vma_ino;
+    dev_t exe_dev;              /* the QEMU binary */
+    ino_t exe_ino;
+    bool exe_known;
+    bool no_query;              /* PROCMAP_QUERY unsupported */
+    X86Decoder *dec;
+    GHashTable *threads;        /* tid -> Thread */
+    GHashTable *procs;          /* tgid -> Proc */
+    unsigned notices;           /* said once each */
+} tr = {
+    .msg_fd = -1,
+    .go = { -1, -1 },
+};
+
+#define NOTICE_SPAN     (1u << 0)
+#define NOTICE_INSN     (1u << 1)
+#define NOTICE_MPROTECT (1u << 2)
+#define NOTICE_SYSCALL  (1u << 3)
+
+static void G_GNUC_PRINTF(2, 3) notice(unsigned what, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (tr.notices & what) {
+        return;
+    }
+    tr.notices |= what;
+    fputs(PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+bool trace_wanted(void)
+{
+    const char *v = getenv("QEMU_BACKDOOR_RAW_ACCESS");
+    bool on = true;
+
+    if (v && *v) {
+        if (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "no")) {
+            on = false;
+        } else if (strcmp(v, "on") && strcmp(v, "1") && strcmp(v, "yes")) {
+            fprintf(stderr, PROG ": QEMU_BACKDOOR_RAW_ACCESS '%s' is "
+                    "neither on nor off\n", v);
+            exit(1);
+        }
+    }
+    unsetenv("QEMU_BACKDOOR_RAW_ACCESS");
+#if !defined(__x86_64__)
+    on = false;                 /* the emulator decodes x86-64 */
+#endif
+    return on;
+}
+
+bool trace_active(void)
+{
+    return tr.active;
+}
+
+static void send_msg(char kind, int value)
+{
+    TraceMsg m = { .kind = kind, .value = value };
+
+    if (tr.msg_fd >= 0 && write(tr.msg_fd, &m, sizeof(m)) != sizeof(m)) {
+        /* The proxy is gone: nobody to tell */
+    }
+}
+
+static void proxy_died(int sig)
+{
+    (void)sig;
+    if (getppid() == tr.proxy || tr.reported) {
+        return;
+    }
+    /* Take QEMU with it, as without tracing; its end cleans up */
+    if (tr.qemu > 0) {
+        kill(tr.qemu, SIGKILL);
+    } else {
+        _exit(1);               /* QEMU never started */
+    }
+}
+
+/*
+ * The mapping of BASE.ctrl as the kernel shows mappings (on overlayfs its
+ * device differs from what stat() says): look at our own.
+ */
+static bool vma_of_self(const void *addr, uint32_t *major, uint32_t *minor,
+                        uint64_t *ino);
+
+void trace_split(const TraceChannel *ch)
+{
+    struct stat st;
+    int msg[2];
+    pid_t proxy = getpid(), child;
+
+    tr.ch = *ch;
+    if (stat(ch->ctrl_path, &st) == 0) {
+        tr.ctrl_dev = st.st_dev;
+        tr.ctrl_ino = st.st_ino;
+    }
+    if (!vma_of_self(ch->regs, &tr.vma_major, &tr.vma_minor, &tr.vma_ino)) {
+        tr.vma_major = major(tr.ctrl_dev);
+        tr.vma_minor = minor(tr.ctrl_dev);
+        tr.vma_ino = tr.ctrl_ino;
+    }
+    if (pipe2(msg, O_CLOEXEC)) {
+        fprintf(stderr, PROG ": cannot make a pipe (%s): raw register "
+                "accesses are not served\n", strerror(errno));
+        return;
+    }
+    fflush(NULL);
+    child = fork();
+    if (child < 0) {
+        fprintf(stderr, PROG ": cannot fork (%s): raw register accesses are "
+                "not served\n", strerror(errno));
+        close(msg[0]);
+        close(msg[1]);
+        return;
+    }
+    if (child > 0) {
+        close(msg[1]);
+        supervisor_proxy(msg[0], child);
+    }
+    close(msg[0]);
+    tr.active = true;
+    tr.proxy = proxy;
+    tr.msg_fd = msg[1];
+    signal(PROXY_DIED, proxy_died);
+    prctl(PR_SET_PDEATHSIG, PROXY_DIED);
+    if (getppid() != proxy) {
+        _exit(1);               /* the proxy died before the prctl */
+    }
+}
+
+void trace_ignore_signals(void)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(ignored); i++) {
+        signal(ignored[i], SIG_IGN);
+    }
+}
+
+/*
+ * The filter: stop at the tracer for mmap of a file, mprotect,
+ * pkey_mprotect and mremap; everything else runs as before. Inherited by
+ * every process and thread of QEMU's, also across exec.
+ */
+static int install_filter(void)
+{
+#define ARG_LO(n) (offsetof(struct seccomp_data, args) + 8 * (n))
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                 offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                 offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mprotect, 7, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_pkey_mprotect, 6, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mremap, 5, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 5),
+        /* mmap: not of anonymous memory, and with a descriptor */
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(3)),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MAP_ANONYMOUS, 3, 0),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = { .len = G_N_ELEMENTS(f), .filter = f };
+#undef ARG_LO
+
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0) {
+        return 0;
+    }
+    if (errno != EACCES) {
+        return -1;
+    }
+    /* Without CAP_SYS_ADMIN a filter needs no_new_privs */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+        return -1;
+    }
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) ? -1 : 0;
+}
+
+void trace_child(void)
+{
+    char go = 'N';
+
+    if (!tr.active || tr.go[0] < 0) {
+        return;
+    }
+    close(tr.go[1]);
+    while (read(tr.go[0], &go, 1) < 0 && errno == EINTR) {
+    }
+    close(tr.go[0]);
+    /* What the serving process ignores, QEMU must not inherit */
+    for (size_t i = 0; i < G_N_ELEMENTS(ignored); i++) {
+        signal(ignored[i], SIG_DFL);
+    }
+    signal(PROXY_DIED, SIG_DFL);
+    if (go == 'T' && install_filter()) {
+        /* Traced without a filter: nothing is served, nothing breaks */
+        int e = errno;
+        static const char msg[] = PROG ": cannot install the seccomp "
+            "filter (";
+        const char *err = strerror(e);
+
+        if (write(2, msg, sizeof(msg) - 1) < 0 ||
+            write(2, err, strlen(err)) < 0 ||
+            write(2, "): raw register accesses are not served\n", 40) < 0) {
+            /* nowhere to say it */
+        }
+    }
+}
+
+/* Process and thread tables */
+
+static Proc *proc_new(pid_t tgid)
+{
+    Proc *p = g_new0(Proc, 1);
+
+    p->tgid = tgid;
+    p->maps_fd = -1;
+    p->regions = g_array_new(false, false, sizeof(Region));
+    p->call_offset = tr.ch.data_size - BACKDOOR_CALL_WORD_SIZE;
+    g_hash_table_insert(tr.procs, GINT_TO_POINTER(tgid), p);
+    return p;
+}
+
+static void proc_free(gpointer data)
+{
+    Proc *p = data;
+
+    if (p->maps_fd >= 0) {
+        close(p->maps_fd);
+    }
+    g_array_free(p->regions, true);
+    g_free(p);
+}
+
+static pid_t tgid_of(pid_t tid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status", tid);
+    g_autofree char *text = NULL;
+    const char *t;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return tid;
+    }
+    t = strstr(text, "\nTgid:");
+    return t ? (pid_t)atoi(t + 6) : tid;
+}
+
+static Thread *thread_add(pid_t tid, Proc *p)
+{
+    Thread *t = g_new0(Thread, 1);
+
+    t->tid = tid;
+    t->proc = p;
+    g_hash_table_insert(tr.threads, GINT_TO_POINTER(tid), t);
+    return t;
+}
+
+/* A tracee we see for the first time; its process found or made. */
+static Thread *thread_get(pid_t tid)
+{
+    Thread *t = g_hash_table_lookup(tr.threads, GINT_TO_POINTER(tid));
+    pid_t tgid;
+    Proc *p;
+
+    if (t) {
+        return t;
+    }
+    tgid = tgid_of(tid);
+    p = g_hash_table_lookup(tr.procs, GINT_TO_POINTER(tgid));
+    return thread_add(tid, p ? p : proc_new(tgid));
+}
+
+static void thread_gone(pid_t tid)
+{
+    Thread *t = g_hash_table_lookup(tr.threads, GINT_TO_POINTER(tid));
+    Proc *p = t ? t->proc : NULL;
+    GHashTableIter it;
+    gpointer v;
+
+    g_hash_table_remove(tr.threads, GINT_TO_POINTER(tid));
+    if (!p) {
+        return;
+    }
+    g_hash_table_iter_init(&it, tr.threads);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        if (((Thread *)v)->proc == p) {
+            return;
+        }
+    }
+    g_hash_table_remove(tr.procs, GINT_TO_POINTER(p->tgid));
+}
+
+static void resume(pid_t tid, int sig)
+{
+    ptrace(PTRACE_CONT, tid, 0, (void *)(uintptr_t)sig);
+}
+
+/* Mappings: what the kernel has at an address */
+
+typedef struct Vma {
+    uint64_t start, end, offset, ino;
+    uint32_t major, minor;
+} Vma;
+
+static bool parse_maps(FILE *f, uint64_t addr, Vma *v)
+{
+    char line[512];
+
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long long s, e, off, ino;
+        unsigned maj, min;
+
+        if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &s, &e, &off,
+                   &maj, &min, &ino) == 6 && addr >= s && addr < e) {
+            *v = (Vma){ s, e, off, ino, maj, min };
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool vma_query(int fd, uint64_t addr, Vma *v)
+{
+    struct procmap_query q = {
+        .size = sizeof(q),
+        .query_addr = addr,
+    };
+
+    if (!tr.no_query) {
+        if (ioctl(fd, PROCMAP_QUERY, &q) == 0) {
+            *v = (Vma){ q.vma_start, q.vma_end, q.vma_offset, q.inode,
+                        q.dev_major, q.dev_minor };
+            return true;
+        }
+        if (errno == ENOENT) {
+            return false;
+        }
+        if (errno != ENOTTY && errno != EINVAL) {
+            return false;
+        }
+        tr.no_query = true;     /* before Linux 6.11: read the text */
+    }
+    {
+        int dup_fd = dup(fd);
+        FILE *f;
+        bool found;
+
+        if (dup_fd < 0) {
+            return false;
+        }
+        lseek(dup_fd, 0, SEEK_SET);
+        f = fdopen(dup_fd, "r");
+        if (!f) {
+            close(dup_fd);
+            return false;
+        }
+        found = parse_maps(f, addr, v);
+        fclose(f);
+        return found;
+    }
+}
+
+static bool vma_of_self(const void *addr, uint32_t *maj, uint32_t *min,
+                        uint64_t *ino)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    Vma v;
+    bool ok;
+
+    if (fd < 0) {
+        return false;
+    }
+    ok = vma_query(fd, (uintptr_t)addr, &v);
+    close(fd);
+    if (ok) {
+        *maj = v.major;
+        *min = v.minor;
+        *ino = v.ino;
+    }
+    return ok;
+}
+
+/* The register page of BASE.ctrl at @addr in @p: its file offset. */
+static bool ctrl_at(Proc *p, uint64_t addr, uint64_t *offset)
+{
+    Vma v;
+
+    if (p->maps_fd < 0) {
+        g_autofree char *path = g_strdup_printf("/proc/%d/maps", p->tgid);
+
+        p->maps_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (p->maps_fd < 0) {
+            return false;
+        }
+    }
+    if (!vma_query(p->maps_fd, addr, &v) || v.ino != tr.vma_ino ||
+        v.major != tr.vma_major || v.minor != tr.vma_minor) {
+        return false;
+    }
+    *offset = v.offset + (addr - v.start);
+    return *offset < BACKDOOR_USER_REGS_SIZE;
+}
+
+/* Whether descriptor @fd of thread @tid is BASE.ctrl. */
+static bool is_ctrl_fd(pid_t tid, int fd)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/fd/%d", tid, fd);
+    struct stat st;
+
+    return fd >= 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           st.st_dev == tr.ctrl_dev && st.st_ino == tr.ctrl_ino;
+}
+
+static Region *region_at(Proc *p, uint64_t addr)
+{
+    for (guint i = 0; i < p->regions->len; i++) {
+        Region *r = &g_array_index(p->regions, Region, i);
+
+        if (addr >= r->start && addr < r->end) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Forget [start, end) of every region, splitting where needed. */
+static void region_remove(Proc *p, uint64_t start, uint64_t end)
+{
+    for (guint i = 0; i < p->regions->len;) {
+        Region r = g_array_index(p->regions, Region, i);
+
+        if (end <= r.start || start >= r.end) {
+            i++;
+            continue;
+        }
+        g_array_remove_index_fast(p->regions, i);
+        if (r.start < start) {
+            Region a = { r.start, start, r.offset, r.prot };
+
+            g_array_append_val(p->regions, a);
+        }
+        if (end < r.end) {
+            Region b = { end, r.end, r.offset + (end - r.start), r.prot };
+
+            g_array_append_val(p->regions, b);
+        }
+    }
+}
+
+static void region_add(Proc *p, uint64_t start, uint64_t end,
+                       uint64_t offset, int prot)
+{
+    Region r = { start, end, offset, prot };
+
+    region_remove(p, start, end);
+    g_array_append_val(p->regions, r);
+}
+
+/* Drop the regions that are no longer the register page (unmapped, ...) */
+static void regions_verify(Proc *p, uint64_t start, uint64_t end)
+{
+    for (guint i = 0; i < p->regions->len;) {
+        Region *r = &g_array_index(p->regions, Region, i);
+        uint64_t off;
+
+        if (r->end > start && r->start < end &&
+            (!ctrl_at(p, r->start, &off) || off != r->offset)) {
+            g_array_remove_index_fast(p->regions, i);
+            continue;
+        }
+        i++;
+    }
+}
+
+/* System calls stopped by the filter (at entry) */
+
+static void syscall_mmap(Thread *t, struct user_regs_struct *r)
+{
+    uint64_t len = (r->rsi + PAGE - 1) & ~(PAGE - 1);
+    uint64_t off = r->r9;
+    int fd = (int)r->r8;
+
+    if (!t->proc->served || !is_ctrl_fd(t->tid, fd) ||
+        off >= BACKDOOR_USER_REGS_SIZE || len == 0) {
+        resume(t->tid, 0);
+        return;
+    }
+    if (off + len > BACKDOOR_USER_REGS_SIZE) {
+        notice(NOTICE_SPAN, "a mapping of %s covers both the register page "
+               "and the call slots: its raw register accesses are not "
+               "served (map the register page alone)", tr.ch.ctrl_path);
+        resume(t->tid, 0);
+        return;
+    }
+    t->pending = PEND_MMAP;
+    t->p_addr = r->rdi;
+    t->p_len = len;
+    t->p_offset = off;
+    t->p_prot = (int)r->rdx;
+    if (r->r10 & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+        /* Known now: a fault from another thread may come first */
+        region_add(t->proc, r->rdi, r->rdi + len, off, t->p_prot);
+    }
+    r->rdx = PROT_NONE;
+    ptrace(PTRACE_SETREGS, t->tid, 0, r);
+    ptrace(PTRACE_SYSCALL, t->tid, 0, 0);
+}
+
+static void syscall_mprotect(Thread *t, struct user_regs_struct *r)
+{
+    Proc *p = t->proc;
+    uint64_t start = r->rdi, end = start + ((r->rsi + PAGE - 1) & ~(PAGE - 1));
+    uint64_t lo = end, hi = start, covered = 0;
+
+    regions_verify(p, start, end);
+    for (guint i = 0; i < p->regions->len; i++) {
+        Region *g = &g_array_index(p->regions, Region, i);
+        uint64_t s = MAX(g->start, start), e = MIN(g->end, end);
+
+        if (s < e) {
+            lo = MIN(lo, s);
+            hi = MAX(hi, e);
+            covered += e - s;
+        }
+    }
+    if (!covered) {
+        resume(t->tid, 0);
+        return;
+    }
+    t->pending = PEND_MPROTECT;
+    t->p_addr = start;
+    t->p_len = end - start;
+    t->p_prot = (int)r->rdx;
+    if (covered == end - start) {
+        /* Only the register page: it stays inaccessible */
+        r->rdx = PROT_NONE;
+    } else if (lo == start && hi - lo == covered) {
+        r->rdi = hi;            /* the rest, after it */
+        r->rsi = end - hi;
+    } else if (hi == end && hi - lo == covered) {
+        r->rsi = lo - start;    /* the rest, before it */
+    } else {
+        /* Other memory on both sides: one call cannot do it */
+        notice(NOTICE_MPROTECT, "an mprotect() over a mapping of %s and "
+               "memory on both sides of it: its raw register accesses are "
+               "no longer served", tr.ch.ctrl_path);
+        region_remove(p, start, end);
+        t->pending = PEND_NONE;
+        resume(t->tid, 0);
+        return;
+    }
+    ptrace(PTRACE_SETREGS, t->tid, 0, r);
+    ptrace(PTRACE_SYSCALL, t->tid, 0, 0);
+}
+
+static void syscall_mremap(Thread *t, struct user_regs_struct *r)
+{
+    Proc *p = t->proc;
+    uint64_t old = r->rdi, old_len = (r->rsi + PAGE - 1) & ~(PAGE - 1);
+
+    regions_verify(p, old, old + old_len);
+    if (!region_at(p, old)) {
+        resume(t->tid, 0);
+        return;
+    }
+    t->pending = PEND_MREMAP;
+    t->p_addr = old;
+    t->p_len = old_len;
+    t->p_new_len = (r->rdx + PAGE - 1) & ~(PAGE - 1);
+    ptrace(PTRACE_SYSCALL, t->tid, 0, 0);
+}
+
+static void on_seccomp(Thread *t)
+{
+    struct user_regs_struct r;
+
+    if (ptrace(PTRACE_GETREGS, t->tid, 0, &r)) {
+        resume(t->tid, 0);
+        return;
+    }
+    switch (r.orig_rax) {
+    case __NR_mmap:
+        syscall_mmap(t, &r);
+        break;
+    case __NR_mprotect:
+    case __NR_pkey_mprotect:
+        syscall_mprotect(t, &r);
+        break;
+    case __NR_mremap:
+        syscall_mremap(t, &r);
+        break;
+    default:
+        resume(t->tid, 0);
+    }
+}
+
+/* ... and their results */
+static void on_syscall_exit(Thread *t)
+{
+    struct user_regs_struct r;
+    Proc *p = t->proc;
+    int64_t ret;
+
+    if (ptrace(PTRACE_GETREGS, t->tid, 0, &r)) {
+        t->pending = PEND_NONE;
+        resume(t->tid, 0);
+        return;
+    }
+    ret = (int64_t)r.rax;
+    switch (t->pending) {
+    case PEND_MMAP:
+        if (ret < 0 && ret > -4096) {
+            region_remove(p, t->p_addr, t->p_addr + t->p_len);
+        } else {
+            region_add(p, ret, ret + t->p_len, t->p_offset, t->p_prot);
+        }
+        break;
+    case PEND_MPROTECT:
+        if (ret == 0) {
+            uint64_t start = t->p_addr, end = start + t->p_len;
+
+            for (guint i = 0; i < p->regions->len; i++) {
+                Region g = g_array_index(p->regions, Region, i);
+                uint64_t s = MAX(g.start, start), e = MIN(g.end, end);
+
+                if (s < e && g.prot != t->p_prot) {
+                    region_add(p, s, e, g.offset + (s - g.start),
+                               t->p_prot);
+                    i = -1;     /* the array changed: start over */
+                }
+            }
+        }
+        break;
+    case PEND_MREMAP:
+        if (!(ret < 0 && ret > -4096)) {
+            Region *g = region_at(p, t->p_addr);
+            Region moved = g ? *g : (Region){ 0 };
+
+            region_remove(p, t->p_addr, t->p_addr + t->p_len);
+            if (g) {
+                /* The part that maps the register page stays served */
+                moved.offset += t->p_addr - moved.start;
+                region_add(p, ret, ret + MIN(t->p_new_len,
+                               BACKDOOR_USER_REGS_SIZE - moved.offset),
+                           moved.offset, moved.prot);
+            }
+        }
+        break;
+    }
+    t->pending = PEND_NONE;
+    resume(t->tid, 0);
+}
+
+/* The register model of user mode, per process and thread */
+
+typedef struct Access {
+    Thread *t;
+    uint64_t offset;
+} Access;
+
+/* The constant registers (ID, FEATURES, DATA_SIZE): the file's bytes */
+#define FILE_REGS_END BACKDOOR_REG_CMD
+
+/* A value of @size bytes (1, 2, 4 or 8) in the guest's byte order */
+static uint64_t ld_guest(const uint8_t *p, unsigned size)
+{
+    switch (size) {
+    case 1:
+        return p[0];
+    case 2:
+        return qemu_backdoor_ld16(tr.ch.big_endian, p);
+    case 4:
+        return qemu_backdoor_ld32(tr.ch.big_endian, p);
+    default:
+        return qemu_backdoor_ld64(tr.ch.big_endian, p);
+    }
+}
+
+static void st_guest(uint8_t *p, unsigned size, uint64_t v)
+{
+    switch (size) {
+    case 1:
+        p[0] = v;
+        break;
+    case 2:
+        qemu_backdoor_st16(tr.ch.big_endian, p, v);
+        break;
+    case 4:
+        qemu_backdoor_st32(tr.ch.big_endian, p, v);
+        break;
+    default:
+        qemu_backdoor_st64(tr.ch.big_endian, p, v);
+    }
+}
+
+static uint64_t call(Thread *t, uint64_t cmd)
+{
+    t->result = supervisor_call(t->tid, cmd);
+    return t->result;
+}
+
+static uint64_t reg_read(Thread *t, uint64_t offset, unsigned size)
+{
+    uint64_t v, mask = size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+
+    if (offset < FILE_REGS_END) {
+        return offset + size <= FILE_REGS_END && size <= 8 ?
+               ld_guest(tr.ch.regs + offset, size) : mask;
+    }
+    if (size != 4 && size != 8) {
+        return mask;
+    }
+    switch (offset) {
+    case BACKDOOR_REG_RESULT:
+        v = t->result;
+        break;
+    case BACKDOOR_REG_RESULT_HI:
+        v = size == 4 ? t->result >> 32 : UINT64_MAX;
+        break;
+    case BACKDOOR_REG_CALL_OFFSET:
+        v = t->proc->call_offset;
+        break;
+    case BACKDOOR_REG_CALL:
+        v = call(t, qemu_backdoor_ld64(tr.ch.big_endian,
+                                       tr.ch.data + t->proc->call_offset));
+        break;
+    default:
+        v = UINT64_MAX;
+    }
+    return v & mask;
+}
+
+static void reg_write(Thread *t, uint64_t offset, unsigned size,
+                      uint64_t value)
+{
+    if (size != 4 && size != 8) {
+        return;
+    }
+    if (size == 4) {
+        value = (uint32_t)value;
+    }
+    switch (offset) {
+    case BACKDOOR_REG_CMD:
+        call(t, value);
+        break;
+    case BACKDOOR_REG_CALL_OFFSET:
+        if (value % 8 == 0 &&
+            value <= tr.ch.data_size - BACKDOOR_CALL_WORD_SIZE) {
+            t->proc->call_offset = value;
+        }
+        break;
+    default:
+        break;                  /* read-only or reserved: ignored */
+    }
+}
+
+static uint64_t access_read(void *opaque, unsigned size)
+{
+    Access *a = opaque;
+
+    return reg_read(a->t, a->offset, size);
+}
+
+static void access_write(void *opaque, unsigned size, uint64_t value)
+{
+    Access *a = opaque;
+
+    reg_write(a->t, a->offset, size, value);
+}
+
+/* Faults */
+
+static void regs_from_user(X86Regs *x, const struct user_regs_struct *r)
+{
+    x->gpr[X86_RAX] = r->rax;
+    x->gpr[X86_RCX] = r->rcx;
+    x->gpr[X86_RDX] = r->rdx;
+    x->gpr[X86_RBX] = r->rbx;
+    x->gpr[X86_RSP] = r->rsp;
+    x->gpr[X86_RBP] = r->rbp;
+    x->gpr[X86_RSI] = r->rsi;
+    x->gpr[X86_RDI] = r->rdi;
+    x->gpr[X86_R8] = r->r8;
+    x->gpr[X86_R9] = r->r9;
+    x->gpr[X86_R10] = r->r10;
+    x->gpr[X86_R11] = r->r11;
+    x->gpr[X86_R12] = r->r12;
+    x->gpr[X86_R13] = r->r13;
+    x->gpr[X86_R14] = r->r14;
+    x->gpr[X86_R15] = r->r15;
+    x->rip = r->rip;
+}
+
+static void regs_to_user(struct user_regs_struct *r, const X86Regs *x)
+{
+    r->rax = x->gpr[X86_RAX];
+    r->rcx = x->gpr[X86_RCX];
+    r->rdx = x->gpr[X86_RDX];
+    r->rbx = x->gpr[X86_RBX];
+    r->rsp = x->gpr[X86_RSP];
+    r->rbp = x->gpr[X86_RBP];
+    r->rsi = x->gpr[X86_RSI];
+    r->rdi = x->gpr[X86_RDI];
+    r->r8 = x->gpr[X86_R8];
+    r->r9 = x->gpr[X86_R9];
+    r->r10 = x->gpr[X86_R10];
+    r->r11 = x->gpr[X86_R11];
+    r->r12 = x->gpr[X86_R12];
+    r->r13 = x->gpr[X86_R13];
+    r->r14 = x->gpr[X86_R14];
+    r->r15 = x->gpr[X86_R15];
+    r->rip = x->rip;
+}
+
+/* The instruction bytes at @pc, stopping at an unmapped page. */
+static size_t read_code(pid_t tid, uint64_t pc, uint8_t *buf)
+{
+    uint64_t split = (pc | (PAGE - 1)) + 1;
+    struct iovec local[2] = {
+        { buf, MIN(15, split - pc) },
+        { buf + MIN(15, split - pc), 15 - MIN(15, split - pc) },
+    };
+    struct iovec remote[2] = {
+        { (void *)(uintptr_t)pc, local[0].iov_len },
+        { (void *)(uintptr_t)split, local[1].iov_len },
+    };
+    ssize_t n = process_vm_readv(tid, local, local[1].iov_len ? 2 : 1,
+                                 remote, local[1].iov_len ? 2 : 1, 0);
+
+    return n < 0 ? 0 : (size_t)n;
+}
+
+static bool out_of_line(Thread *t, struct user_regs_struct *r,
+                        const uint8_t *code, size_t n, uint64_t addr,
+                        uint64_t offset, int prot);
+
+static uint64_t vector_read(void *opaque, unsigned at, unsigned size)
+{
+    Access *a = opaque;
+
+    return reg_read(a->t, a->offset + at, size);
+}
+
+static void vector_write(void *opaque, unsigned at, unsigned size,
+                         uint64_t value)
+{
+    Access *a = opaque;
+
+    reg_write(a->t, a->offset + at, size, value);
+}
+
+/* Where XSAVE keeps component @n (AVX: 2, ZMM_Hi256: 6), 0 if it does not */
+static unsigned xsave_offset(unsigned n, unsigned *size)
+{
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+
+    if (!__get_cpuid_count(0xd, n, &eax, &ebx, &ecx, &edx)) {
+        return 0;
+    }
+    *size = eax;
+    return ebx;
+}
+
+/*
+ * A load or store between the register page and an xmm register: the
+ * thread's SSE state is read (and, for a load, written) through ptrace,
+ * with XSAVE's layout where the kernel offers it.
+ */
+static bool vector_access(Thread *t, struct user_regs_struct *r,
+                          const X86VecAccess *v, uint64_t offset)
+{
+    static uint8_t xs[16384] __attribute__((aligned(64)));
+    struct iovec iov = { xs, sizeof(xs) };
+    struct user_fpregs_struct fp;
+    Access acc = { t, offset };
+    bool xsave;
+    uint8_t *area;
+
+    xsave = ptrace(PTRACE_GETREGSET, t->tid, NT_X86_XSTATE, &iov) == 0 &&
+            iov.iov_len >= 576;
+    if (!xsave && ptrace(PTRACE_GETFPREGS, t->tid, 0, &fp)) {
+        return false;
+    }
+    /* xmm0-15 sit at 160 in the legacy (FXSAVE) area of both layouts */
+    area = xsave ? xs : (uint8_t *)&fp;
+    x86_emulate_vector(v, area + 160 + 16 * v->xmm, tr.ch.big_endian,
+                       vector_read, vector_write, &acc);
+    if (!v->store) {
+        if (xsave) {
+            unsigned at, size = 0;
+
+            *(uint64_t *)(xs + 512) |= 2;   /* XSTATE_BV: SSE state live */
+            if (v->vex && (at = xsave_offset(2, &size)) &&
+                at + size <= iov.iov_len) {
+                memset(xs + at + 16 * v->xmm, 0, 16);   /* ymm above 128 */
+            }
+            if (v->vex && (at = xsave_offset(6, &size)) &&
+                at + size <= iov.iov_len) {
+                memset(xs + at + 32 * v->xmm, 0, 32);   /* zmm above 256 */
+            }
+            if (ptrace(PTRACE_SETREGSET, t->tid, NT_X86_XSTATE, &iov)) {
+                return false;
+            }
+        } else if (ptrace(PTRACE_SETFPREGS, t->tid, 0, &fp)) {
+            return false;
+        }
+    }
+    r->rip += v->len;
+    return ptrace(PTRACE_SETREGS, t->tid, 0, r) == 0;
+}
+
+/* A SIGSEGV of @t: emulated and suppressed (true), or QEMU's (false). */
+static bool on_segv(Thread *t, siginfo_t *si)
+{
+    Proc *p = t->proc;
+    uint64_t addr = (uintptr_t)si->si_addr, offset, ea;
+    struct user_regs_struct r;
+    uint8_t code[16];
+    const X86Access *a;
+    X86VecAccess v;
+    X86Regs x;
+    Region *g;
+    size_t n;
+
+    if (si->si_code <= 0 || !(g = region_at(p, addr))) {
+        return false;
+    }
+    if (!ctrl_at(p, addr, &offset)) {
+        regions_verify(p, g->start, g->end);  /* not the file any more */
+        return false;
+    }
+    if (ptrace(PTRACE_GETREGS, t->tid, 0, &r)) {
+        return false;
+    }
+    n = read_code(t->tid, r.rip, code);
+    a = n ? x86_decode_access(tr.dec, r.rip, code, n) : NULL;
+    regs_from_user(&x, &r);
+    if (a && (!x86_access_address(a, &x, &ea) || ea == addr)) {
+        Access acc = { t, offset };
+
+        /* What the guest mapping does not allow faults as without us */
+        if (!(g->prot & (a->store ? PROT_WRITE : PROT_READ))) {
+            return false;
+        }
+        x86_emulate_access(a, &x, tr.ch.big_endian, access_read,
+                           access_write, &acc);
+        regs_to_user(&r, &x);
+        return ptrace(PTRACE_SETREGS, t->tid, 0, &r) == 0;
+    }
+    if (n && x86_decode_vector_access(tr.dec, r.rip, code, n, &v) &&
+        (!x86_mem_address(&v.mem, v.len, &x, &ea) || ea == addr)) {
+        if (!(g->prot & (v.store ? PROT_WRITE : PROT_READ))) {
+            return false;
+        }
+        if (vector_access(t, &r, &v, offset)) {
+            return true;
+        }
+    } else if (n && out_of_line(t, &r, code, n, addr, offset, g->prot)) {
+        return true;
+    }
+    notice(NOTICE_INSN, "cannot emulate the host instruction at 0x%" PRIx64
+           " (%02x %02x %02x %02x ...) that accessed offset 0x%" PRIx64
+           " of %s: the guest gets SIGSEGV", (uint64_t)r.rip, code[0],
+           code[1], code[2], code[3], offset, tr.ch.ctrl_path);
+    if (g->prot & PROT_WRITE) {
+        /*
+         * QEMU would take a fault on a page it believes writable for a
+         * write to translated code, and retry forever: a guest SIGSEGV.
+         */
+        si->si_code = SEGV_MAPERR;
+        ptrace(PTRACE_SETSIGINFO, t->tid, 0, si);
+    }
+    return false;
+}
+
+/*
+ * Other instructions with one memory operand (atomics in QEMU's helpers)
+ * run here, in the tracer, on a copy: the thread's registers are loaded
+ * into ours, the base register moved to point at a scratch copy of the
+ * register's bytes, the instruction run, and registers, flags and the
+ * written bytes taken back. Only instructions that touch GPRs and flags
+ * alone, without the stack or a segment base.
+ */
+#define OOL_FLAGS 0xcd5ull      /* CF PF AF ZF SF DF OF */
+
+static uint8_t *ool_code;
+static uint64_t ool_saved_rsp;
+static uint8_t ool_scratch[2 * PAGE] __attribute__((aligned(4096)));
+/* Popped in this order: flags, rax, rcx, rdx, rbx, rbp, rsi, rdi, r8-r15 */
+static uint64_t ool_ctx[16] __attribute__((aligned(64)));
+
+static const X86Gpr ool_order[15] = {
+    X86_RAX, X86_RCX, X86_RDX, X86_RBX, X86_RBP, X86_RSI, X86_RDI,
+    X86_R8, X86_R9, X86_R10, X86_R11, X86_R12, X86_R13, X86_R14, X86_R15,
+};
+
+static size_t emit(uint8_t *p, const void *bytes, size_t n)
+{
+    memcpy(p, bytes, n);
+    return n;
+}
+
+/* push callee-saved; save rsp; rsp = ctx; pop all; INSN; push all; back */
+static void ool_build(const uint8_t *insn, size_t len)
+{
+    static const uint8_t save[] = {
+        0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57,
+    };
+    static const uint8_t pops[] = {
+        0x9d, 0x58, 0x59, 0x5a, 0x5b, 0x5d, 0x5e, 0x5f, 0x41, 0x58, 0x41,
+        0x59, 0x41, 0x5a, 0x41, 0x5b, 0x41, 0x5c, 0x41, 0x5d, 0x41, 0x5e,
+        0x41, 0x5f,
+    };
+    static const uint8_t pushes[] = {
+        0x41, 0x57, 0x41, 0x56, 0x41, 0x55, 0x41, 0x54, 0x41, 0x53, 0x41,
+        0x52, 0x41, 0x51, 0x41, 0x50, 0x57, 0x56, 0x55, 0x53, 0x52, 0x51,
+        0x50, 0x9c,
+    };
+    static const uint8_t restore[] = {
+        0xfc, 0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b,
+        0xc3,
+    };
+    uint64_t saved = (uintptr_t)&ool_saved_rsp;
+    uint8_t *p = ool_code;
+
+    p += emit(p, save, sizeof(save));
+    p += emit(p, (uint8_t[]){ 0x48, 0xb8 }, 2);       /* movabs $saved,%rax */
+    p += emit(p, &saved, 8);
+    p += emit(p, (uint8_t[]){ 0x48, 0x89, 0x20 }, 3); /* mov %rsp,(%rax) */
+    p += emit(p, (uint8_t[]){ 0x48, 0x89, 0xfc }, 3); /* mov %rdi,%rsp */
+    p += emit(p, pops, sizeof(pops));
+    p += emit(p, insn, len);
+    p += emit(p, pushes, sizeof(pushes));
+    p += emit(p, (uint8_t[]){ 0x48, 0xb8 }, 2);       /* movabs $saved,%rax */
+    p += emit(p, &saved, 8);
+    p += emit(p, (uint8_t[]){ 0x48, 0x8b, 0x20 }, 3); /* mov (%rax),%rsp */
+    emit(p, restore, sizeof(restore));          /* cld; pop; ret */
+}
+
+static bool out_of_line(Thread *t, struct user_regs_struct *r,
+                        const uint8_t *code, size_t n, uint64_t addr,
+                        uint64_t offset, int prot)
+{
+    uint8_t before[64], *scratch = ool_scratch + (addr & (PAGE - 1));
+    X86OutOfLine o;
+    X86Regs x;
+    uint64_t delta;
+    sigset_t all, old;
+
+    if (!x86_decode_out_of_line(tr.dec, r->rip, code, n, &o) ||
+        !o.gprs_only || o.uses_rsp || o.mem.segment ||
+        (offset & (PAGE - 1)) + o.size > PAGE) {
+        return false;
+    }
+    if ((o.read && !(prot & PROT_READ)) || (o.write && !(prot & PROT_WRITE))) {
+        return false;
+    }
+    if (!ool_code) {
+        void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (p == MAP_FAILED) {
+            return false;
+        }
+        ool_code = p;
+    }
+    /* The register's bytes, as a load of that width would read them */
+    if (o.read && o.size <= 8 && !(o.size & (o.size - 1))) {
+        st_guest(scratch, o.size, reg_read(t, offset, o.size));
+    } else {
+        /* Wider than a register: a wrong access, which reads all ones */
+        memset(scratch, o.read ? 0xff : 0, o.size);
+    }
+    memcpy(before, scratch, o.size);
+
+    regs_from_user(&x, r);
+    delta = ((uintptr_t)scratch - addr) / o.scale;
+    x.gpr[o.reloc] += delta;
+    ool_ctx[0] = (r->eflags & OOL_FLAGS) | 0x2;
+    for (int i = 0; i < 15; i++) {
+        ool_ctx[i + 1] = x.gpr[ool_order[i]];
+    }
+    ool_build(code, o.len);
+    /* A signal handler must never run on the borrowed stack */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    ((void (*)(uint64_t *))ool_code)(ool_ctx);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    for (int i = 0; i < 15; i++) {
+        x.gpr[ool_order[i]] = ool_ctx[i + 1];
+    }
+    x.gpr[o.reloc] -= delta;
+    x.rip = r->rip + o.len;
+    regs_to_user(r, &x);
+    r->eflags = (r->eflags & ~OOL_FLAGS) | (ool_ctx[0] & OOL_FLAGS);
+
+    if (o.write && o.size <= 8 && !(o.size & (o.size - 1)) &&
+        !(o.write_if_changed && !memcmp(before, scratch, o.size))) {
+        reg_write(t, offset, o.size, ld_guest(scratch, o.size));
+    }
+    return ptrace(PTRACE_SETREGS, t->tid, 0, r) == 0;
+}
+
+/* Stops */
+
+static bool is_stop_signal(int sig)
+{
+    return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
+           sig == SIGTTOU;
+}
+
+/* A new thread or process, announced by its parent's event. */
+static void on_new(Thread *parent, pid_t tid, int event)
+{
+    Thread *t = g_hash_table_lookup(tr.threads, GINT_TO_POINTER(tid));
+    pid_t tgid = event == PTRACE_EVENT_CLONE ? tgid_of(tid) : tid;
+    Proc *p;
+
+    if (tgid == parent->proc->tgid) {
+        p = parent->proc;
+    } else {
+        /* A fork: the same mappings, protections and CALL_OFFSET */
+        p = g_hash_table_lookup(tr.procs, GINT_TO_POINTER(tgid));
+        if (!p) {
+            p = proc_new(tgid);
+        }
+        p->served = parent->proc->served;
+        p->call_offset = parent->proc->call_offset;
+        g_array_set_size(p->regions, 0);
+        g_array_append_vals(p->regions, parent->proc->regions->data,
+                            parent->proc->regions->len);
+    }
+    if (!t) {
+        t = thread_add(tid, p);
+    }
+    t->proc = p;
+    t->result = tgid == parent->proc->tgid ? 0 : parent->result;
+    t->announced = true;
+    if (t->held) {
+        t->held = false;
+        resume(tid, 0);
+    }
+}
+
+static void on_exec(Thread *t)
+{
+    Proc *p = t->proc;
+    g_autofree char *exe = g_strdup_printf("/proc/%d/exe", t->tid);
+    struct stat st;
+    GHashTableIter it;
+    gpointer k, v;
+
+    /* The other threads are gone; the program is new */
+    g_hash_table_iter_init(&it, tr.threads);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        if (((Thread *)v)->proc == p && v != t) {
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    if (p->maps_fd >= 0) {
+        close(p->maps_fd);
+        p->maps_fd = -1;
+    }
+    g_array_set_size(p->regions, 0);
+    p->call_offset = tr.ch.data_size - BACKDOOR_CALL_WORD_SIZE;
+    t->result = 0;
+    t->pending = PEND_NONE;
+    /* Only the QEMU we started is served: the byte order is its guest's */
+    p->served = false;
+    if (stat(exe, &st) == 0) {
+        if (!tr.exe_known) {
+            tr.exe_known = true;
+            tr.exe_dev = st.st_dev;
+            tr.exe_ino = st.st_ino;
+        }
+        p->served = st.st_dev == tr.exe_dev && st.st_ino == tr.exe_ino;
+    }
+}
+
+static void on_stop(pid_t tid, int status)
+{
+    int sig = WSTOPSIG(status), event = status >> 16;
+    Thread *t = thread_get(tid);
+    unsigned long msg = 0;
+    siginfo_t si;
+
+    if (sig == (SIGTRAP | 0x80)) {
+        on_syscall_exit(t);
+        return;
+    }
+    switch (event) {
+    case PTRACE_EVENT_SECCOMP:
+        on_seccomp(t);
+        return;
+    case PTRACE_EVENT_CLONE:
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
+            on_new(t, (pid_t)msg, event);
+        }
+        resume(tid, 0);
+        return;
+    case PTRACE_EVENT_EXEC:
+        on_exec(t);
+        resume(tid, 0);
+        return;
+    case PTRACE_EVENT_STOP:
+        if (is_stop_signal(sig)) {
+            /* Group-stop: stay stopped until SIGCONT, as untraced */
+            ptrace(PTRACE_LISTEN, tid, 0, 0);
+        } else if (!t->announced && tid != tr.qemu && !t->held) {
+            /* New: its parent's event (mappings to copy) comes first */
+            t->held = true;
+        } else {
+            resume(tid, 0);
+        }
+        return;
+    case 0:
+        break;
+    default:
+        resume(tid, 0);
+        return;
+    }
+    /* Signal-delivery-stop */
+    if (sig == SIGSEGV && ptrace(PTRACE_GETSIGINFO, tid, 0, &si) == 0 &&
+        on_segv(t, &si)) {
+        resume(tid, 0);
+        return;
+    }
+    resume(tid, sig);
+}
+
+/* Serve until no traced process is left, or until QEMU's main one ends */
+static int serve(bool until_qemu, int *qemu_status)
+{
+    for (;;) {
+        int status;
+        pid_t tid = waitpid(-1, &status, __WALL);
+
+        if (tid < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        if (WIFSTOPPED(status)) {
+            on_stop(tid, status);
+            continue;
+        }
+        thread_gone(tid);
+        if (tid == tr.qemu) {
+            *qemu_status = status;
+            if (until_qemu) {
+                return 0;
+            }
+        }
+    }
+}
+
+int trace_run(pid_t qemu)
+{
+    long opts = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
+                PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                PTRACE_O_TRACEEXEC | PTRACE_O_TRACESECCOMP |
+                PTRACE_O_EXITKILL;
+    char go = 'T';
+    int status = W_EXITCODE(127, 0);
+
+    tr.qemu = qemu;
+    send_msg(TRACE_MSG_QEMU, qemu);
+    close(tr.go[0]);
+    tr.threads = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+    tr.procs = g_hash_table_new_full(NULL, NULL, NULL, proc_free);
+    tr.dec = x86_decoder_new();
+    if (!tr.dec) {
+        fprintf(stderr, PROG ": cannot start the x86-64 decoder: raw "
+                "register accesses are not served\n");
+        go = 'N';
+    } else if (ptrace(PTRACE_SEIZE, qemu, 0, (void *)opts)) {
+        fprintf(stderr, PROG ": cannot trace QEMU (ptrace: %s%s): raw "
+                "register accesses are not served\n", strerror(errno),
+                errno == EPERM ? "; see /proc/sys/kernel/yama/ptrace_scope"
+                                 " or the container's seccomp profile" : "");
+        go = 'N';
+    } else {
+        Thread *t = thread_add(qemu, proc_new(qemu));
+
+        t->announced = true;
+    }
+    if (write(tr.go[1], &go, 1) != 1) {
+        /* QEMU's process is gone already: its status says why */
+    }
+    close(tr.go[1]);
+    tr.go[1] = -1;
+    if (go != 'T') {
+        while (waitpid(qemu, &status, 0) < 0 && errno == EINTR) {
+        }
+        return status;
+    }
+    serve(true, &status);
+    return status;
+}
+
+void trace_prepare_fork(void)
+{
+    if (tr.active && pipe2(tr.go, O_CLOEXEC)) {
+        tr.go[0] = tr.go[1] = -1;
+    }
+}
+
+void trace_finish(int status)
+{
+    int devnull, qemu_status = status;
+
+    fflush(NULL);
+    send_msg(TRACE_MSG_STATUS, status);
+    tr.reported = true;
+    if (getppid() != tr.proxy || !tr.threads ||
+        !g_hash_table_size(tr.threads)) {
+        _exit(0);               /* and the kernel kills what is left */
+    }
+    send_msg(TRACE_MSG_LINGER, 0);
+    close(tr.msg_fd);
+    tr.msg_fd = -1;
+    /*
+     * Guest processes outlive QEMU's main one: keep tracing them (their
+     * filter needs a tracer), without holding the terminal or a pipe.
+     */
+    devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        close(devnull);
+    }
+    serve(false, &qemu_status);
+    _exit(0);
+}
