@@ -586,6 +586,12 @@ static void case_die(const char *how)
         raise(SIGSEGV);
     } else if (!strcmp(how, "trap-dfl")) {
         raise(SIGTRAP);
+    } else if (!strcmp(how, "none-dfl")) {
+        /* A PROT_NONE page of the guest's own, beside a traced control */
+        volatile uint8_t *none = mmap(NULL, PAGE, PROT_NONE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        (void)*none;
     } else if (!strcmp(how, "ctrl-ro")) {
         volatile uint8_t *ro = map_ctrl(PROT_READ);
 
@@ -916,14 +922,42 @@ static void case_exec(char **argv)
     char *none[] = { "/nonexistent/program", NULL };
 
     data[0] = 0;
-    CHECK(fast_call(7) == 21, "call before exec");
+    CHECK(call(7) == 21, "call before exec");
     execv(none[0], none);
-    CHECK(fast_call(8) == 24, "call after a failed exec");
+    CHECK(call(8) == 24, "call after a failed exec");
     if (!failures) {
         execv(argv[0], argv);
         perror("execv");
     }
     failures++;
+}
+
+/*
+ * A forked child outlives this process: it waits a second, maps a file
+ * (under the supervisor, a stop at the tracer) and writes "mapped" to
+ * @flag; this process exits at once.
+ */
+static void case_outlive(const char *flag)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        FILE *f;
+        void *p;
+        int fd;
+
+        sleep(1);
+        fd = open("/proc/self/exe", O_RDONLY);
+        p = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE,
+                                       fd, 0);
+        f = fopen(flag, "w");
+        if (f) {
+            fputs(p != MAP_FAILED ? "mapped\n" : "no mapping\n", f);
+            fclose(f);
+        }
+        _exit(0);
+    }
+    exit(pid > 0 ? 0 : 1);
 }
 
 int main(int argc, char **argv)
@@ -946,6 +980,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(c, "exit")) {
         return argc > 2 ? atoi(argv[2]) : 0;
+    }
+    if (!strcmp(c, "outlive") && argc > 2) {
+        case_outlive(argv[2]);
     }
     if (!strcmp(c, "wait-signals") && !getenv("QEMU_BACKDOOR_PATH")) {
         case_wait_signals();    /* without the backdoor, to compare */
