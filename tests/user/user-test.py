@@ -428,7 +428,7 @@ class Arch:
             for what in ('traced', 'untraced', 'qemu-killed',
                          'serving-killed', 'supervisor-killed',
                          'supervisor-killed/untraced', 'outlives',
-                         'idle-server-sleeps'):
+                         'ptrace-refused', 'idle-server-sleeps'):
                 skip(self.name(f'lifecycle/{what}'), 'the supervisor\'s: '
                      'the helper runs inside QEMU')
             return
@@ -531,6 +531,22 @@ class Arch:
             wait_gone(tree), self.name('lifecycle/outlives'),
             f'exit {rc}, flag before the launcher ended: {early}, then '
             f'{said!r}, processes {tree}')
+
+        # Traced already (strace -f follows the launcher's children): the
+        # supervisor says so in one line and serves what it can untraced
+        name = self.name('lifecycle/ptrace-refused')
+        strace = shutil.which('strace')
+        if not strace:
+            skip(name, 'no strace (Debian package strace)')
+        else:
+            p = run([strace, '-f', '-o', '/dev/null', LAUNCHER, self.qemu,
+                     self.guest, 'raw-store'],
+                    clean_env(QEMU_BACKDOOR_LIB=CALLBACKS))
+            lines = p.stderr.splitlines()
+            tap(p.returncode == 0 and len(lines) == 2 and
+                lines[0].startswith('qemu-backdoor: cannot trace QEMU '
+                                    '(ptrace: Operation not permitted') and
+                'it made no call' in lines[1], name, describe(p))
 
         # No call for a while: the server threads sleep in the kernel, and
         # so does the tracer
