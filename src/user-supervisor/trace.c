@@ -100,8 +100,6 @@ typedef struct Thread {
     pid_t tid;
     Proc *proc;
     uint64_t result;            /* RESULT: per thread */
-    bool held;                  /* new, waiting for its parent's event */
-    bool announced;             /* its parent's event was seen */
     int pending;                /* a system call to finish at its exit */
     uint64_t p_addr, p_len, p_new_len, p_offset;
     int p_prot;
@@ -358,17 +356,19 @@ static void proc_free(gpointer data)
     g_free(p);
 }
 
-static pid_t tgid_of(pid_t tid)
+/* A field (Tgid, PPid) of /proc/TID/status; @tid if it cannot be read */
+static pid_t status_field(pid_t tid, const char *field)
 {
     g_autofree char *path = g_strdup_printf("/proc/%d/status", tid);
     g_autofree char *text = NULL;
+    g_autofree char *key = g_strdup_printf("\n%s:", field);
     const char *t;
 
     if (!g_file_get_contents(path, &text, NULL, NULL)) {
         return tid;
     }
-    t = strstr(text, "\nTgid:");
-    return t ? (pid_t)atoi(t + 6) : tid;
+    t = strstr(text, key);
+    return t ? (pid_t)atoi(t + strlen(key)) : tid;
 }
 
 static Thread *thread_add(pid_t tid, Proc *p)
@@ -381,19 +381,35 @@ static Thread *thread_add(pid_t tid, Proc *p)
     return t;
 }
 
-/* A tracee we see for the first time; its process found or made. */
+/*
+ * A tracee seen for the first time (its own first stop or its parent's
+ * event, whichever comes first): a thread of a known process, or a new
+ * process, forked with its parent's mappings, protections and
+ * CALL_OFFSET.
+ */
 static Thread *thread_get(pid_t tid)
 {
     Thread *t = g_hash_table_lookup(tr.threads, GINT_TO_POINTER(tid));
     pid_t tgid;
-    Proc *p;
+    Proc *p, *parent;
 
     if (t) {
         return t;
     }
-    tgid = tgid_of(tid);
+    tgid = status_field(tid, "Tgid");
     p = g_hash_table_lookup(tr.procs, GINT_TO_POINTER(tgid));
-    return thread_add(tid, p ? p : proc_new(tgid));
+    if (!p) {
+        p = proc_new(tgid);
+        parent = g_hash_table_lookup(tr.procs, GINT_TO_POINTER(
+                                     status_field(tgid, "PPid")));
+        if (parent) {
+            p->served = parent->served;
+            p->call_offset = parent->call_offset;
+            g_array_append_vals(p->regions, parent->regions->data,
+                                parent->regions->len);
+        }
+    }
+    return thread_add(tid, p);
 }
 
 static void thread_gone(pid_t tid)
@@ -825,35 +841,14 @@ static bool is_stop_signal(int sig)
 }
 
 /* A new thread or process, announced by its parent's event. */
-static void on_new(Thread *parent, pid_t tid, int event)
+static void on_new(Thread *parent, pid_t tid)
 {
-    Thread *t = g_hash_table_lookup(tr.threads, GINT_TO_POINTER(tid));
-    pid_t tgid = event == PTRACE_EVENT_CLONE ? tgid_of(tid) : tid;
-    Proc *p;
+    bool known = g_hash_table_contains(tr.threads, GINT_TO_POINTER(tid));
+    Thread *t = thread_get(tid);
 
-    if (tgid == parent->proc->tgid) {
-        p = parent->proc;
-    } else {
-        /* A fork: the same mappings, protections and CALL_OFFSET */
-        p = g_hash_table_lookup(tr.procs, GINT_TO_POINTER(tgid));
-        if (!p) {
-            p = proc_new(tgid);
-        }
-        p->served = parent->proc->served;
-        p->call_offset = parent->proc->call_offset;
-        g_array_set_size(p->regions, 0);
-        g_array_append_vals(p->regions, parent->proc->regions->data,
-                            parent->proc->regions->len);
-    }
-    if (!t) {
-        t = thread_add(tid, p);
-    }
-    t->proc = p;
-    t->result = tgid == parent->proc->tgid ? 0 : parent->result;
-    t->announced = true;
-    if (t->held) {
-        t->held = false;
-        resume(tid, 0);
+    /* A forked child's thread starts with the forking one's RESULT */
+    if (!known && t->proc != parent->proc) {
+        t->result = parent->result;
     }
 }
 
@@ -911,7 +906,7 @@ static void on_stop(pid_t tid, int status)
     case PTRACE_EVENT_FORK:
     case PTRACE_EVENT_VFORK:
         if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg) == 0) {
-            on_new(t, (pid_t)msg, event);
+            on_new(t, (pid_t)msg);
         }
         resume(tid, 0);
         return;
@@ -923,9 +918,6 @@ static void on_stop(pid_t tid, int status)
         if (is_stop_signal(sig)) {
             /* Group-stop: stay stopped until SIGCONT, as untraced */
             ptrace(PTRACE_LISTEN, tid, 0, 0);
-        } else if (!t->announced && tid != tr.qemu && !t->held) {
-            /* New: its parent's event (mappings to copy) comes first */
-            t->held = true;
         } else {
             resume(tid, 0);
         }
@@ -998,9 +990,7 @@ int trace_run(pid_t qemu)
                 "seccomp profile" : "");
         go = 'N';
     } else {
-        Thread *t = thread_add(qemu, proc_new(qemu));
-
-        t->announced = true;
+        thread_add(qemu, proc_new(qemu));
     }
     if (write(tr.go[1], &go, 1) != 1) {
         /* QEMU's process is gone already: its status says why */
