@@ -164,31 +164,40 @@ static X86MemOperand mem_operand(const cs_x86_op *op)
     return m;
 }
 
-static bool decode_access(X86Decoder *d, uint64_t pc, const uint8_t *code,
-                          size_t n, X86Access *a)
+/*
+ * The decoded instruction's two operands, a memory one and another; false
+ * when it has not exactly those.
+ */
+static bool mem_and_other(X86Decoder *d, cs_x86_op **mem, cs_x86_op **other)
 {
-    cs_x86 *x;
-    cs_x86_op *mem = NULL, *other = NULL;
-    const X86RegOperand *r;
+    cs_x86 *x = &d->insn->detail->x86;
 
-    memset(a, 0, sizeof(*a));
-    if (!disasm(d, pc, code, n)) {
-        return false;
-    }
-    x = &d->insn->detail->x86;
+    *mem = *other = NULL;
     if (x->op_count != 2) {
         return false;
     }
     for (int i = 0; i < 2; i++) {
         if (x->operands[i].type == X86_OP_MEM) {
-            mem = &x->operands[i];
+            *mem = &x->operands[i];
         } else {
-            other = &x->operands[i];
+            *other = &x->operands[i];
         }
     }
-    if (!mem || !other) {
+    return *mem && *other;
+}
+
+static bool decode_access(X86Decoder *d, uint64_t pc, const uint8_t *code,
+                          size_t n, X86Access *a)
+{
+    cs_x86 *x;
+    cs_x86_op *mem, *other;
+    const X86RegOperand *r;
+
+    memset(a, 0, sizeof(*a));
+    if (!disasm(d, pc, code, n) || !mem_and_other(d, &mem, &other)) {
         return false;
     }
+    x = &d->insn->detail->x86;
     switch (d->insn->id) {
     case X86_INS_MOVBE:
         a->movbe = true;
@@ -306,8 +315,8 @@ bool x86_decode_vector_access(X86Decoder *d, uint64_t pc,
                               const uint8_t *code, size_t n,
                               X86VecAccess *v)
 {
-    const cs_x86 *x;
-    const cs_x86_op *mem = NULL, *reg = NULL;
+    cs_x86 *x;
+    cs_x86_op *mem, *reg;
 
     memset(v, 0, sizeof(*v));
     if (!disasm(d, pc, code, n)) {
@@ -336,18 +345,11 @@ bool x86_decode_vector_access(X86Decoder *d, uint64_t pc,
     default:
         return false;
     }
-    x = &d->insn->detail->x86;
-    if (x->op_count != 2) {
+    if (!mem_and_other(d, &mem, &reg)) {
         return false;
     }
-    for (int i = 0; i < 2; i++) {
-        if (x->operands[i].type == X86_OP_MEM) {
-            mem = &x->operands[i];
-        } else if (x->operands[i].type == X86_OP_REG) {
-            reg = &x->operands[i];
-        }
-    }
-    if (!mem || !reg || reg->reg < X86_REG_XMM0 ||
+    x = &d->insn->detail->x86;
+    if (reg->type != X86_OP_REG || reg->reg < X86_REG_XMM0 ||
         reg->reg > X86_REG_XMM15 ||
         (mem->size != 4 && mem->size != 8 && mem->size != 16)) {
         return false;

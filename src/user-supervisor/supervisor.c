@@ -551,11 +551,23 @@ static void forward(int sig, siginfo_t *info, void *uc)
     }
 }
 
-static void install_forwarding(void)
+/*
+ * No signal is forwarded before QEMU's pid is known: block them all (the
+ * old mask in @old) and install the forwarding; with tracing, the serving
+ * process ignores what the proxy forwards.
+ */
+static void prepare_forwarding(sigset_t *old)
 {
     struct sigaction sa = { .sa_sigaction = forward,
                             .sa_flags = SA_SIGINFO | SA_RESTART };
+    sigset_t all;
 
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, old);
+    if (trace_active()) {
+        trace_ignore_signals();
+        return;
+    }
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < G_N_ELEMENTS(forwarded); i++) {
         sigaction(forwarded[i], &sa, NULL);
@@ -607,17 +619,11 @@ static void G_GNUC_NORETURN exit_like(int status)
  */
 void supervisor_proxy(int fd, pid_t server)
 {
-    sigset_t all, old;
+    sigset_t old;
     TraceMsg m;
     int status;
 
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    if (trace_active()) {
-        trace_ignore_signals();     /* the proxy forwards them */
-    } else {
-        install_forwarding();
-    }
+    prepare_forwarding(&old);
     for (;;) {
         ssize_t n = read(fd, &m, sizeof(m));
 
@@ -664,7 +670,7 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     const char *lib;
     char *qemu;
-    sigset_t all, old;
+    sigset_t old;
     pid_t parent;
     int status, n_servers;
     bool raw;
@@ -723,14 +729,7 @@ int main(int argc, char **argv)
     setenv("QEMU_BACKDOOR_PATH", sv.base, 1);
     fflush(NULL);
 
-    /* No signal is forwarded before QEMU's pid is known */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    if (trace_active()) {
-        trace_ignore_signals();     /* the proxy forwards them */
-    } else {
-        install_forwarding();
-    }
+    prepare_forwarding(&old);
     /* One server and one for calls while it runs one; more on demand */
     spawn_server();
     spawn_server();
