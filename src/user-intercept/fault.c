@@ -7,10 +7,12 @@
  * access.
  */
 #define _GNU_SOURCE
-#include "backdoor-user.h"
+#include "fault.h"
+#include "channel.h"
+#include "libc.h"
+#include "mappings.h"
+#include "qemu-syms.h"
 #include "x86-emulate.h"
-
-#include "qemu-backdoor-callbacks.h"
 
 #include <string.h>
 #include <sys/mman.h>
@@ -122,14 +124,14 @@ static bool out_of_line(ucontext_t *uc, uintptr_t pc, uintptr_t addr,
         return false;
     }
     if (!ool.page) {
-        ool.page = backdoor_real_mmap(NULL, 3 * 4096,
-                                      PROT_READ | PROT_WRITE | PROT_EXEC,
-                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ool.page = backdoor_libc()->mmap64(NULL, 3 * 4096,
+                                           PROT_READ | PROT_WRITE | PROT_EXEC,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (ool.page == MAP_FAILED) {
             ool.page = NULL;
             return false;
         }
-        backdoor_real_mprotect(OOL_GUARD(ool.page), 4096, PROT_NONE);
+        backdoor_libc()->mprotect(OOL_GUARD(ool.page), 4096, PROT_NONE);
     }
     scratch = OOL_SCRATCH(ool.page) + (addr & 4095);
     if (o.read) {
@@ -175,7 +177,7 @@ static bool out_of_line(ucontext_t *uc, uintptr_t pc, uintptr_t addr,
 }
 
 /* Back from the out-of-line instruction: write back, continue after it. */
-bool backdoor_user_out_of_line_done(siginfo_t *info, void *ctx)
+static bool out_of_line_done(siginfo_t *info, void *ctx)
 {
     ucontext_t *uc = ctx;
     uint8_t *scratch;
@@ -213,8 +215,7 @@ static void emulated_write(void *opaque, unsigned size, uint64_t value)
     backdoor_user_reg_write(*(uint64_t *)opaque, size, value);
 }
 
-bool backdoor_user_emulate(siginfo_t *info, void *ctx, uint64_t offset,
-                           int prot)
+static bool emulate(siginfo_t *info, void *ctx, uint64_t offset, int prot)
 {
     ucontext_t *uc = ctx;
     uintptr_t pc = uc->uc_mcontext.gregs[REG_RIP];
@@ -239,4 +240,24 @@ bool backdoor_user_emulate(siginfo_t *info, void *ctx, uint64_t offset,
                        emulated_write, &offset);
     regs_to_ucontext(uc, &regs);
     return true;
+}
+
+BackdoorFault backdoor_fault(siginfo_t *info, void *uc)
+{
+    uint64_t offset;
+    int prot;
+
+    if (!backdoor_mappings_lookup((uintptr_t)info->si_addr, &offset, &prot)) {
+        return out_of_line_done(info, uc) ? BACKDOOR_FAULT_DONE :
+               BACKDOOR_FAULT_PASS;
+    }
+    if (emulate(info, uc, offset, prot)) {
+        return BACKDOOR_FAULT_DONE;
+    }
+    /*
+     * An access we cannot run to a page QEMU believes writable: QEMU would
+     * take it for a write to a page of translated code and retry forever.
+     * Make it an ordinary guest SIGSEGV.
+     */
+    return prot & PROT_WRITE ? BACKDOOR_FAULT_MAPERR : BACKDOOR_FAULT_PASS;
 }

@@ -13,8 +13,7 @@
 #define _GNU_SOURCE
 #include "raw-access.h"
 #include "x86-emulate.h"
-#include "qemu-backdoor-callbacks.h"
-#include "qemu-backdoor-regs.h"
+#include "regs.h"
 
 #include <cpuid.h>
 #include <elf.h>
@@ -87,30 +86,38 @@ static uint64_t call(const RawThread *t, uint64_t cmd)
     return *t->result;
 }
 
+/*
+ * The register model (regs.h) of the calling thread and process; the
+ * constant registers below CMD (ID, FEATURES, DATA_SIZE) read as the
+ * file's bytes, in any width, as a mapping of the file would without the
+ * tracer.
+ */
 static uint64_t reg_read(const RawThread *t, uint64_t offset, unsigned size)
 {
     uint64_t v, mask = size >= 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+    BackdoorReg reg;
 
     if (offset < FILE_REGS_END) {
         return offset + size <= FILE_REGS_END && size <= 8 ?
-               ld_guest(ch.regs + offset, size) : mask;
+               ld_guest(ch.reg_page + offset, size) : mask;
     }
-    if (size != 4 && size != 8) {
-        return mask;
+    if (backdoor_regs_check(ch.regs, offset, size, false, &reg, NULL) !=
+        BACKDOOR_ACCESS_OK) {
+        return mask;            /* a wrong access reads all ones */
     }
-    switch (offset) {
-    case BACKDOOR_REG_RESULT:
+    switch (reg) {
+    case BACKDOOR_R_RESULT:
         v = *t->result;
         break;
-    case BACKDOOR_REG_RESULT_HI:
-        v = size == 4 ? *t->result >> 32 : UINT64_MAX;
+    case BACKDOOR_R_RESULT_HI:
+        v = *t->result >> 32;
         break;
-    case BACKDOOR_REG_CALL_OFFSET:
+    case BACKDOOR_R_CALL_OFFSET:
         v = *t->call_offset;
         break;
-    case BACKDOOR_REG_CALL:
-        v = call(t, qemu_backdoor_ld64(ch.big_endian,
-                                       ch.data + *t->call_offset));
+    case BACKDOOR_R_CALL:
+        v = call(t, backdoor_regs_call_word(ch.regs, *t->call_offset,
+                                            ch.big_endian));
         break;
     default:
         v = UINT64_MAX;
@@ -121,24 +128,20 @@ static uint64_t reg_read(const RawThread *t, uint64_t offset, unsigned size)
 static void reg_write(const RawThread *t, uint64_t offset, unsigned size,
                       uint64_t value)
 {
-    if (size != 4 && size != 8) {
-        return;
+    BackdoorReg reg;
+
+    if (backdoor_regs_check(ch.regs, offset, size, true, &reg, NULL) !=
+        BACKDOOR_ACCESS_OK) {
+        return;                 /* a wrong access is ignored */
     }
     if (size == 4) {
         value = (uint32_t)value;
     }
-    switch (offset) {
-    case BACKDOOR_REG_CMD:
+    if (reg == BACKDOOR_R_CMD) {
         call(t, value);
-        break;
-    case BACKDOOR_REG_CALL_OFFSET:
-        if (value % 8 == 0 &&
-            value <= ch.data_size - BACKDOOR_CALL_WORD_SIZE) {
-            *t->call_offset = value;
-        }
-        break;
-    default:
-        break;                  /* read-only or reserved: ignored */
+    } else if (reg == BACKDOOR_R_CALL_OFFSET &&
+               backdoor_regs_call_offset_ok(ch.regs, value)) {
+        *t->call_offset = value;
     }
 }
 

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "trace.h"
 #include "raw-access.h"
+#include "user-env.h"
 #include "qemu-backdoor-regs.h"
 
 #include <errno.h>
@@ -45,7 +46,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PROG "qemu-backdoor"
 #define PAGE 4096ull
 
 /* Linux 6.11: the VMA at an address, without parsing /proc/PID/maps */
@@ -158,9 +158,8 @@ bool trace_wanted(void)
         if (!strcmp(v, "off") || !strcmp(v, "0") || !strcmp(v, "no")) {
             on = false;
         } else if (strcmp(v, "on") && strcmp(v, "1") && strcmp(v, "yes")) {
-            fprintf(stderr, PROG ": QEMU_BACKDOOR_RAW_ACCESS '%s' is "
-                    "neither on nor off\n", v);
-            exit(1);
+            backdoor_user_die("QEMU_BACKDOOR_RAW_ACCESS '%s' is neither on "
+                              "nor off", v);
         }
     }
     unsetenv("QEMU_BACKDOOR_RAW_ACCESS");
@@ -216,7 +215,8 @@ void trace_split(const TraceChannel *ch)
         tr.ctrl_dev = st.st_dev;
         tr.ctrl_ino = st.st_ino;
     }
-    if (!vma_of_self(ch->regs, &tr.vma_major, &tr.vma_minor, &tr.vma_ino)) {
+    if (!vma_of_self(ch->reg_page, &tr.vma_major, &tr.vma_minor,
+                     &tr.vma_ino)) {
         tr.vma_major = major(tr.ctrl_dev);
         tr.vma_minor = minor(tr.ctrl_dev);
         tr.vma_ino = tr.ctrl_ino;
@@ -340,7 +340,7 @@ static Proc *proc_new(pid_t tgid)
     p->tgid = tgid;
     p->maps_fd = -1;
     p->regions = g_array_new(false, false, sizeof(Region));
-    p->call_offset = tr.ch.data_size - BACKDOOR_CALL_WORD_SIZE;
+    p->call_offset = backdoor_regs_call_offset_reset(tr.ch.regs);
     g_hash_table_insert(tr.procs, GINT_TO_POINTER(tgid), p);
     return p;
 }
@@ -872,7 +872,7 @@ static void on_exec(Thread *t)
         p->maps_fd = -1;
     }
     g_array_set_size(p->regions, 0);
-    p->call_offset = tr.ch.data_size - BACKDOOR_CALL_WORD_SIZE;
+    p->call_offset = backdoor_regs_call_offset_reset(tr.ch.regs);
     t->result = 0;
     t->pending = PEND_NONE;
     /* Only the QEMU we started is served: the byte order is its guest's */

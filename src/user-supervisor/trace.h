@@ -16,6 +16,8 @@
 #ifndef BACKDOOR_TRACE_H
 #define BACKDOOR_TRACE_H
 
+#include "regs.h"
+
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,9 +26,8 @@
 /* What the tracer needs of the channel (set up by the supervisor). */
 typedef struct TraceChannel {
     const char *ctrl_path;
-    const uint8_t *regs;        /* the register page as the file has it */
-    const uint8_t *data;        /* the data channel */
-    uint64_t data_size;
+    const uint8_t *reg_page;    /* the register page as the file has it */
+    const BackdoorRegs *regs;   /* the register model, the data channel */
     bool big_endian;
 } TraceChannel;
 

@@ -18,6 +18,7 @@ control page against a register model); empty means not built. Under the
 supervisor, which traces QEMU to serve raw accesses, the raw cases run
 again with GUEST_RAW=1 (name suffix /raw), beside the call slots.
 """
+import errno
 import fcntl
 import os
 import re
@@ -949,6 +950,24 @@ def wait_gone(pids, seconds=30):
     return False
 
 
+def fifo_say(fifo, line, seconds=30):
+    """Write @line into @fifo once a reader has it open; False if none
+    comes within @seconds (a guest that never started must not hang the
+    test in open())."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            if e.errno != errno.ENXIO or time.time() > deadline:
+                return False
+            time.sleep(0.05)
+    os.write(fd, line.encode())
+    os.close(fd)
+    return True
+
+
 def thread_states(pid):
     """{tid: state} of every thread of @pid."""
     states = {}
@@ -1165,8 +1184,7 @@ def lifecycle_tests(tmp):
     owner.wait()
     sh('true')
     child_kept = dirs() == [owned]
-    with open(fifo, 'w') as f:
-        f.write('go\n')
+    fifo_say(fifo, 'go\n')
     rest = owner.stdout.read()
     # The child is gone once its lock is free
     if child_kept:
@@ -1192,8 +1210,7 @@ def lifecycle_tests(tmp):
     owned = os.path.basename(os.path.dirname(base))
     p = sh('true')
     kept = dirs() == [owned]
-    with open(fifo, 'w') as f:
-        f.write('go\n')
+    fifo_say(fifo, 'go\n')
     owner.communicate()
     tap(bool(owned) and kept and p.returncode == 0 and
         owner.returncode == 0 and not dirs(),
