@@ -1013,6 +1013,15 @@ int main(int argc, char **argv)
         *reg64(REG_CMD) = 5;            /* the seed's form of a call */
         CHECK(*reg64(REG_RESULT) == (raw ? 15 : 0), "RESULT 0x%" PRIx64,
               *reg64(REG_RESULT));
+    } else if (!strcmp(c, "wide-map")) {
+        /* The register page and the call slots in one mapping */
+        volatile uint8_t *w = mmap(NULL, 0x20000, PROT_READ | PROT_WRITE,
+                                   MAP_SHARED, ctrl_fd, 0);
+
+        CHECK(w != MAP_FAILED, "mmap: %s", strerror(errno));
+        if (w != MAP_FAILED) {
+            *(volatile uint64_t *)(w + REG_CMD) = 5;
+        }
     } else if (!strcmp(c, "fork")) {
         case_fork();
     } else if (!strcmp(c, "wait-signals")) {

@@ -672,6 +672,15 @@ class Arch:
             and not p.stderr, self.name('raw-store'), describe(p))
         if not self.supervisor:
             return
+        # A mapping of the register page and the call slots together is
+        # not served: one line says so, the store is reported
+        p = self.launch('wide-map', **RAW)
+        calls = [l for l in self.read_log() if l.startswith('call ')]
+        lines = p.stderr.splitlines()
+        tap(p.returncode == 0 and not calls and len(lines) == 2 and
+            'covers both the register page and the call slots' in lines[0]
+            and 'it made no call' in lines[1], self.name('raw-store/wide-map'),
+            describe(p))
         for how, kw in (('untraced', UNTRACED),
                         ('no-raw-access', {'opts': ['--no-raw-access']})):
             p = self.launch('raw-store', **kw)
