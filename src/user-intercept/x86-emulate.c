@@ -499,6 +499,19 @@ bool x86_decode_out_of_line(X86Decoder *d, uint64_t pc, const uint8_t *code,
     o->uses_rsp = uses_gpr(insn, X86_RSP, &others) || m.base == X86_RSP ||
                   m.index == X86_RSP;
     uses_gpr(insn, o->reloc, &others);
+    /* bt, bts, btr, btc with a register bit offset address a bit string */
+    switch (insn->id) {
+    case X86_INS_BT:
+    case X86_INS_BTS:
+    case X86_INS_BTR:
+    case X86_INS_BTC:
+        for (int i = 0; i < insn->detail->x86.op_count; i++) {
+            o->beyond |= insn->detail->x86.operands[i].type == X86_OP_REG;
+        }
+        break;
+    default:
+        break;
+    }
     o->len = insn->size;
     o->size = mem->size;
     o->read = access & CS_AC_READ;

@@ -87,6 +87,7 @@ typedef struct X86OutOfLine {
     X86Gpr reloc;           /* base or index register, used for nothing else */
     uint8_t scale;          /* reloc's scale (1 for a base) */
     bool uses_rsp;          /* uses the stack pointer, also to address */
+    bool beyond;            /* may touch memory past the operand (bt*) */
     bool gprs_only;         /* no register but GPRs and flags is involved */
 } X86OutOfLine;
 

@@ -372,7 +372,7 @@ static RawOutcome out_of_line(const RawThread *t,
     sigset_t all, old;
 
     if (!x86_decode_out_of_line(dec, r->rip, code, n, &o) ||
-        !o.gprs_only || o.uses_rsp || o.mem.segment ||
+        !o.gprs_only || o.uses_rsp || o.mem.segment || o.beyond ||
         (offset & (PAGE - 1)) + o.size > PAGE) {
         return RAW_FAILED;
     }

@@ -298,6 +298,12 @@ static void test_out_of_line(void)
                                             0xcc), &o) &&
        o.reloc == X86_RCX && o.scale == 8 && o.uses_rsp,
        "out of line: lock xadd %%rax,(%%rsp,%%rcx,8) addresses the stack");
+    ok(x86_decode_out_of_line(dec, PC, CODE(0xf0, 0x48, 0x0f, 0xab, 0x07),
+                              &o) && o.beyond,
+       "out of line: lock bts %%rax,(%%rdi) may reach past its operand");
+    ok(x86_decode_out_of_line(dec, PC, CODE(0xf0, 0x48, 0x0f, 0xba, 0x2f,
+                                            0x03), &o) && !o.beyond,
+       "out of line: lock bts $3,(%%rdi) stays in its operand");
     ok(!x86_decode_out_of_line(dec, PC, CODE(0xf0, 0x48, 0x0f, 0xc1, 0x3f),
                                &o),
        "out of line refused: lock xadd %%rdi,(%%rdi) uses its base");
