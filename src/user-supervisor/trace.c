@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include "trace.h"
+#include "procmaps.h"
 #include "raw-access.h"
 #include "user-env.h"
 #include "qemu-backdoor-regs.h"
@@ -35,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -48,27 +48,6 @@
 
 #define PAGE 4096ull
 
-/* Linux 6.11: the VMA at an address, without parsing /proc/PID/maps */
-#ifndef PROCMAP_QUERY
-struct procmap_query {
-    uint64_t size;
-    uint64_t query_flags;
-    uint64_t query_addr;
-    uint64_t vma_start;
-    uint64_t vma_end;
-    uint64_t vma_flags;
-    uint64_t vma_page_size;
-    uint64_t vma_offset;
-    uint64_t inode;
-    uint32_t dev_major;
-    uint32_t dev_minor;
-    uint32_t vma_name_size;
-    uint32_t build_id_size;
-    uint64_t vma_name_addr;
-    uint64_t build_id_addr;
-};
-#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
-#endif
 
 /* Signals the serving process leaves to the proxy and to QEMU. */
 static const int ignored[] = {
@@ -120,7 +99,7 @@ static struct {
     dev_t exe_dev;              /* the QEMU binary */
     ino_t exe_ino;
     bool exe_known;
-    bool no_query;              /* PROCMAP_QUERY unsupported */
+    bool text_maps;             /* no PROCMAP_QUERY: read maps' text */
     GHashTable *threads;        /* tid -> Thread */
     GHashTable *procs;          /* tgid -> Proc */
     unsigned notices;           /* said once each */
@@ -132,7 +111,6 @@ static struct {
 #define NOTICE_SPAN     (1u << 0)
 #define NOTICE_INSN     (1u << 1)
 #define NOTICE_MPROTECT (1u << 2)
-#define NOTICE_SYSCALL  (1u << 3)
 
 static void G_GNUC_PRINTF(2, 3) notice(unsigned what, const char *fmt, ...)
 {
@@ -449,67 +427,9 @@ static void resume(pid_t tid, int sig)
 
 /* Mappings: what the kernel has at an address */
 
-typedef struct Vma {
-    uint64_t start, end, offset, ino;
-    uint32_t major, minor;
-} Vma;
-
-static bool parse_maps(FILE *f, uint64_t addr, Vma *v)
-{
-    char line[512];
-
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long long s, e, off, ino;
-        unsigned maj, min;
-
-        if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &s, &e, &off,
-                   &maj, &min, &ino) == 6 && addr >= s && addr < e) {
-            *v = (Vma){ s, e, off, ino, maj, min };
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool vma_query(int fd, uint64_t addr, Vma *v)
 {
-    struct procmap_query q = {
-        .size = sizeof(q),
-        .query_addr = addr,
-    };
-
-    if (!tr.no_query) {
-        if (ioctl(fd, PROCMAP_QUERY, &q) == 0) {
-            *v = (Vma){ q.vma_start, q.vma_end, q.vma_offset, q.inode,
-                        q.dev_major, q.dev_minor };
-            return true;
-        }
-        if (errno == ENOENT) {
-            return false;
-        }
-        if (errno != ENOTTY && errno != EINVAL) {
-            return false;
-        }
-        tr.no_query = true;     /* before Linux 6.11: read the text */
-    }
-    {
-        int dup_fd = dup(fd);
-        FILE *f;
-        bool found;
-
-        if (dup_fd < 0) {
-            return false;
-        }
-        lseek(dup_fd, 0, SEEK_SET);
-        f = fdopen(dup_fd, "r");
-        if (!f) {
-            close(dup_fd);
-            return false;
-        }
-        found = parse_maps(f, addr, v);
-        fclose(f);
-        return found;
-    }
+    return procmaps_query(fd, addr, v, &tr.text_maps);
 }
 
 static bool vma_of_self(const void *addr, uint32_t *maj, uint32_t *min,
@@ -927,7 +847,9 @@ static void on_stop(pid_t tid, int status)
     case PTRACE_EVENT_STOP:
         if (is_stop_signal(sig)) {
             /* Group-stop: stay stopped until SIGCONT, as untraced */
-            ptrace(PTRACE_LISTEN, tid, 0, 0);
+            if (ptrace(PTRACE_LISTEN, tid, 0, 0) && errno != ESRCH) {
+                resume(tid, 0);     /* not a group-stop after all */
+            }
         } else {
             resume(tid, 0);
         }
