@@ -38,8 +38,9 @@
  * Library changelog:
  *   0.1  First version: the seed API, channels, errors, version query.
  *   next Per-thread call slots (register map 1.1): calls take no lock and
- *        qemu_backdoor_slot_call() is inline; event rings:
- *        qemu_backdoor_post(), qemu_backdoor_slot_post(),
+ *        qemu_backdoor_slot_call() is inline, so is qemu_backdoor() after
+ *        the thread's first call (a macro, see qemu_backdoor_seed_call());
+ *        event rings: qemu_backdoor_post(), qemu_backdoor_slot_post(),
  *        qemu_backdoor_slot_flush(). With a 1.0 device, calls take the
  *        channel's lock as before and posting fails with ENOTSUP.
  */
@@ -106,6 +107,9 @@ void *qemu_backdoor_data(void);
 /**
  * qemu_backdoor() - call the host on the qemu_backdoor_init() channel
  * @cmd: the command handed to the host callback
+ *
+ * On a device with call slots, an inline function after the thread's
+ * first call (see qemu_backdoor_seed_call() below).
  *
  * Returns: the callback's 64-bit result. Without a successful init: all
  * ones, with errno set to ENODEV.
@@ -298,9 +302,12 @@ int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
 static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
                                                uint64_t cmd)
 {
+    /* The slot's own fields, read once (TCG pays for each access) */
+    volatile uint64_t *word = slot->call_word;
+    volatile uint64_t *reg = slot->call_reg;
     uint64_t r;
 
-    if (sizeof(void *) < 8 || !slot->call_reg) {
+    if (sizeof(void *) < 8 || !reg) {
         return qemu_backdoor_slot_call_slow(slot, cmd);
     }
     /*
@@ -309,8 +316,8 @@ static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
      * CPU's program order is enough (and a fence costs under TCG).
      */
     __asm__ __volatile__("" ::: "memory");
-    *slot->call_word = cmd;
-    r = *slot->call_reg;
+    *word = cmd;
+    r = *reg;
     __asm__ __volatile__("" ::: "memory");
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     r = __builtin_bswap64(r);               /* PCI registers: little-endian */
@@ -362,6 +369,41 @@ static inline int qemu_backdoor_slot_post(qemu_backdoor_slot *slot,
  * Returns: 0, or -1 with errno ENOTSUP when the channel has no rings.
  */
 int qemu_backdoor_slot_flush(qemu_backdoor_slot *slot);
+
+/*
+ * The calling thread's slot on the qemu_backdoor_init() channel once a
+ * qemu_backdoor() call has claimed it, else NULL; the library's, read by
+ * the inline qemu_backdoor() below. A closed channel's slots have no
+ * call_reg, which sends the call out of line again.
+ */
+extern __thread qemu_backdoor_slot *qemu_backdoor_seed_slot
+    __attribute__((tls_model("initial-exec")));
+
+/**
+ * qemu_backdoor_seed_call() - qemu_backdoor(), inline
+ * @cmd: the command handed to the host callback
+ * qemu_backdoor(cmd) is this function unless QEMU_BACKDOOR_NO_INLINE is
+ * defined: the thread's slot, no function call (under TCG a call and its
+ * return cost a quarter of the exit). The first call of each thread,
+ * calls without a slot (a 1.0 device, user mode, 32-bit guests) and calls
+ * after qemu_backdoor_init() replaced the channel go to the library's
+ * qemu_backdoor(), which &qemu_backdoor and (qemu_backdoor)(cmd) also
+ * name.
+ * Returns: as qemu_backdoor().
+ */
+static inline uint64_t qemu_backdoor_seed_call(uint64_t cmd)
+{
+    qemu_backdoor_slot *slot = qemu_backdoor_seed_slot;
+
+    if (sizeof(void *) < 8 || !slot || !slot->call_reg) {
+        return (qemu_backdoor)(cmd);
+    }
+    return qemu_backdoor_slot_call(slot, cmd);
+}
+
+#ifndef QEMU_BACKDOOR_NO_INLINE
+#define qemu_backdoor(cmd) qemu_backdoor_seed_call(cmd)
+#endif
 
 /**
  * qemu_backdoor_post() - post an event on the qemu_backdoor_init() channel

@@ -20,6 +20,8 @@ typedef struct BackdoorSlotNode {
 
 __thread qemu_backdoor_slot *backdoor_last_slot
     __attribute__((tls_model("initial-exec")));
+__thread qemu_backdoor_slot *qemu_backdoor_seed_slot
+    __attribute__((tls_model("initial-exec")));
 static __thread BackdoorSlotNode *thread_slots;
 
 /* Claiming and releasing (rare) take this; calls and posts do not. */
@@ -69,6 +71,7 @@ static void slot_thread_exit(void *unused)
     }
     thread_slots = NULL;
     backdoor_last_slot = NULL;
+    qemu_backdoor_seed_slot = NULL;
     pthread_mutex_unlock(&slot_lock);
 }
 
@@ -76,6 +79,7 @@ static void slot_fork_child(void)
 {
     slots_gen++;
     backdoor_last_slot = NULL;
+    qemu_backdoor_seed_slot = NULL;
     pthread_mutex_init(&slot_lock, NULL);
 }
 
