@@ -372,9 +372,9 @@ int qemu_backdoor_slot_flush(qemu_backdoor_slot *slot);
 
 /*
  * The calling thread's slot on the qemu_backdoor_init() channel once a
- * qemu_backdoor() call has claimed it, else NULL; the library's, read by
- * the inline qemu_backdoor() below. A closed channel's slots have no
- * call_reg, which sends the call out of line again.
+ * qemu_backdoor() call has claimed it; the library's, read by the inline
+ * qemu_backdoor() below. Never NULL: until then a slot without call_reg,
+ * as are a closed channel's slots, which sends the call out of line.
  */
 extern __thread qemu_backdoor_slot *qemu_backdoor_seed_slot
     __attribute__((tls_model("initial-exec")));
@@ -395,7 +395,7 @@ static inline uint64_t qemu_backdoor_seed_call(uint64_t cmd)
 {
     qemu_backdoor_slot *slot = qemu_backdoor_seed_slot;
 
-    if (sizeof(void *) < 8 || !slot || !slot->call_reg) {
+    if (sizeof(void *) < 8 || !slot->call_reg) {
         return (qemu_backdoor)(cmd);
     }
     return qemu_backdoor_slot_call(slot, cmd);

@@ -20,8 +20,10 @@ typedef struct BackdoorSlotNode {
 
 __thread qemu_backdoor_slot *backdoor_last_slot
     __attribute__((tls_model("initial-exec")));
+/* The seed slot of a thread without one: no call_reg, calls go out of line */
+static qemu_backdoor_slot seed_none = { .index = -1 };
 __thread qemu_backdoor_slot *qemu_backdoor_seed_slot
-    __attribute__((tls_model("initial-exec")));
+    __attribute__((tls_model("initial-exec"))) = &seed_none;
 static __thread BackdoorSlotNode *thread_slots;
 
 /* Claiming and releasing (rare) take this; calls and posts do not. */
@@ -71,7 +73,7 @@ static void slot_thread_exit(void *unused)
     }
     thread_slots = NULL;
     backdoor_last_slot = NULL;
-    qemu_backdoor_seed_slot = NULL;
+    qemu_backdoor_seed_slot = &seed_none;
     pthread_mutex_unlock(&slot_lock);
 }
 
@@ -79,7 +81,7 @@ static void slot_fork_child(void)
 {
     slots_gen++;
     backdoor_last_slot = NULL;
-    qemu_backdoor_seed_slot = NULL;
+    qemu_backdoor_seed_slot = &seed_none;
     pthread_mutex_init(&slot_lock, NULL);
 }
 

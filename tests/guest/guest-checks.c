@@ -156,9 +156,8 @@ static int seed_ok(uint64_t cmd)
 static int seed_in_child(void)
 {
     /* The parent's slot is the parent's: the child claims its own */
-    return qemu_backdoor_seed_slot == NULL && seed_ok(0x61) &&
-           qemu_backdoor_seed_slot && qemu_backdoor_seed_slot->call_reg ?
-           0 : 1;
+    return !qemu_backdoor_seed_slot->call_reg && seed_ok(0x61) &&
+           qemu_backdoor_seed_slot->call_reg ? 0 : 1;
 }
 
 static void *seed_thread(void *opaque)
@@ -166,8 +165,8 @@ static void *seed_thread(void *opaque)
     int *ok = opaque;
     qemu_backdoor_slot *before = qemu_backdoor_seed_slot;
 
-    *ok = !before && seed_ok(0x71) && seed_ok(0x72) &&
-          qemu_backdoor_seed_slot && qemu_backdoor_seed_slot->call_reg;
+    *ok = before && !before->call_reg && seed_ok(0x71) && seed_ok(0x72) &&
+          qemu_backdoor_seed_slot->call_reg;
     return qemu_backdoor_seed_slot;
 }
 
@@ -194,9 +193,8 @@ static void check_seed(void)
         return;
     }
     first = qemu_backdoor_seed_slot;
-    report(seed_ok(0x51) && seed_ok(0x52) && qemu_backdoor_seed_slot &&
-           qemu_backdoor_seed_slot->call_reg &&
-           (first == NULL || first == qemu_backdoor_seed_slot),
+    report(first && !first->call_reg && seed_ok(0x51) && seed_ok(0x52) &&
+           qemu_backdoor_seed_slot->call_reg,
            "lib/seed-inline", "slot %p", (void *)qemu_backdoor_seed_slot);
     mine = qemu_backdoor_seed_slot;
     report(fn(0x53) == 0x53 * 3 + 1 && (qemu_backdoor)(0x54) == 0x54 * 3 + 1,
@@ -212,8 +210,8 @@ static void check_seed(void)
         report(0, "lib/seed-reinit", "%s", qemu_backdoor_error());
         return;
     }
-    report(mine && !mine->call_reg && seed_ok(0x55) && seed_ok(0x56) &&
-           qemu_backdoor_seed_slot && qemu_backdoor_seed_slot->call_reg,
+    report(!mine->call_reg && seed_ok(0x55) && seed_ok(0x56) &&
+           qemu_backdoor_seed_slot->call_reg,
            "lib/seed-reinit", "old slot %p", (void *)mine);
     unsetenv(QEMU_BACKDOOR_SYSFS_ENV);
 }
