@@ -291,6 +291,28 @@ uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,
 int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
                                  uint64_t a0, uint64_t a1, uint64_t a2);
 
+/*
+ * The exit of a slot call: store the call word @word, read the call
+ * register @reg. Compiler barriers only: the host reads the call word and
+ * writes its answers on the calling vCPU's own thread, after the exit, so
+ * the CPU's program order is enough (and a fence costs under TCG).
+ */
+static inline uint64_t qemu_backdoor_slot_exit(volatile uint64_t *word,
+                                               volatile uint64_t *reg,
+                                               uint64_t cmd)
+{
+    uint64_t r;
+
+    __asm__ __volatile__("" ::: "memory");
+    *word = cmd;
+    r = *reg;
+    __asm__ __volatile__("" ::: "memory");
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    r = __builtin_bswap64(r);               /* PCI registers: little-endian */
+#endif
+    return r;
+}
+
 /**
  * qemu_backdoor_slot_call() - call the host through a slot
  * @slot: the calling thread's slot (qemu_backdoor_channel_slot())
@@ -305,24 +327,11 @@ static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
     /* The slot's own fields, read once (TCG pays for each access) */
     volatile uint64_t *word = slot->call_word;
     volatile uint64_t *reg = slot->call_reg;
-    uint64_t r;
 
     if (sizeof(void *) < 8 || !reg) {
         return qemu_backdoor_slot_call_slow(slot, cmd);
     }
-    /*
-     * Compiler barriers only: the host reads the call word and writes its
-     * answers on the calling vCPU's own thread, after the exit, so the
-     * CPU's program order is enough (and a fence costs under TCG).
-     */
-    __asm__ __volatile__("" ::: "memory");
-    *word = cmd;
-    r = *reg;
-    __asm__ __volatile__("" ::: "memory");
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    r = __builtin_bswap64(r);               /* PCI registers: little-endian */
-#endif
-    return r;
+    return qemu_backdoor_slot_exit(word, reg, cmd);
 }
 
 /**
@@ -371,12 +380,19 @@ static inline int qemu_backdoor_slot_post(qemu_backdoor_slot *slot,
 int qemu_backdoor_slot_flush(qemu_backdoor_slot *slot);
 
 /*
- * The calling thread's slot on the qemu_backdoor_init() channel once a
- * qemu_backdoor() call has claimed it; the library's, read by the inline
- * qemu_backdoor() below. Never NULL: until then a slot without call_reg,
- * as are a closed channel's slots, which sends the call out of line.
+ * The calling thread's slot on the qemu_backdoor_init() channel, once a
+ * qemu_backdoor() call has claimed it: its call word and call register,
+ * here rather than behind a pointer to the slot (under TCG each load of a
+ * chain costs). The library's, read by the inline qemu_backdoor() below;
+ * call_reg is NULL until then and after the channel closed, which sends
+ * the call out of line.
  */
-extern __thread qemu_backdoor_slot *qemu_backdoor_seed_slot
+typedef struct qemu_backdoor_seed {
+    volatile uint64_t *call_word;
+    volatile uint64_t *call_reg;
+} qemu_backdoor_seed;
+
+extern __thread qemu_backdoor_seed qemu_backdoor_seed_regs
     __attribute__((tls_model("initial-exec")));
 
 /**
@@ -393,12 +409,13 @@ extern __thread qemu_backdoor_slot *qemu_backdoor_seed_slot
  */
 static inline uint64_t qemu_backdoor_seed_call(uint64_t cmd)
 {
-    qemu_backdoor_slot *slot = qemu_backdoor_seed_slot;
+    volatile uint64_t *word = qemu_backdoor_seed_regs.call_word;
+    volatile uint64_t *reg = qemu_backdoor_seed_regs.call_reg;
 
-    if (sizeof(void *) < 8 || !slot->call_reg) {
+    if (sizeof(void *) < 8 || !reg) {
         return (qemu_backdoor)(cmd);
     }
-    return qemu_backdoor_slot_call(slot, cmd);
+    return qemu_backdoor_slot_exit(word, reg, cmd);
 }
 
 #ifndef QEMU_BACKDOOR_NO_INLINE

@@ -312,7 +312,7 @@ uint64_t (qemu_backdoor)(uint64_t cmd)
         slot = backdoor_thread_slot(ch);
         if (slot && slot->call_reg) {
             /* The thread's next calls go straight to it, inline */
-            qemu_backdoor_seed_slot = slot;
+            backdoor_seed_use(slot);
             return qemu_backdoor_slot_call(slot, cmd);
         }
     }

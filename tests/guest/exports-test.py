@@ -18,7 +18,7 @@ declared -= set(re.findall(r'#define\s+(\w+)\(', text)) - prototypes
 # Inline functions are not exported: they live in the header
 declared -= set(re.findall(r'static inline [^(]*?\b(qemu_backdoor\w*)\s*\(',
                            text))
-# Variables the inline functions read (qemu_backdoor_seed_slot)
+# Variables the inline functions read (qemu_backdoor_seed_regs)
 declared |= set(re.findall(r'^extern [^;(]*?\b(qemu_backdoor\w*)\s*[;\n]',
                            text, flags=re.M))
 out = subprocess.run([nm, '-D', '--defined-only', library], check=True,

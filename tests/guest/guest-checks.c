@@ -156,18 +156,17 @@ static int seed_ok(uint64_t cmd)
 static int seed_in_child(void)
 {
     /* The parent's slot is the parent's: the child claims its own */
-    return !qemu_backdoor_seed_slot->call_reg && seed_ok(0x61) &&
-           qemu_backdoor_seed_slot->call_reg ? 0 : 1;
+    return !qemu_backdoor_seed_regs.call_reg && seed_ok(0x61) &&
+           qemu_backdoor_seed_regs.call_reg ? 0 : 1;
 }
 
 static void *seed_thread(void *opaque)
 {
     int *ok = opaque;
-    qemu_backdoor_slot *before = qemu_backdoor_seed_slot;
 
-    *ok = before && !before->call_reg && seed_ok(0x71) && seed_ok(0x72) &&
-          qemu_backdoor_seed_slot->call_reg;
-    return qemu_backdoor_seed_slot;
+    *ok = !qemu_backdoor_seed_regs.call_reg && seed_ok(0x71) &&
+          seed_ok(0x72) && qemu_backdoor_seed_regs.call_reg;
+    return (void *)qemu_backdoor_seed_regs.call_reg;
 }
 
 /*
@@ -177,7 +176,8 @@ static void *seed_thread(void *opaque)
  */
 static void check_seed(void)
 {
-    qemu_backdoor_slot *first, *mine;
+    qemu_backdoor_seed *seed = &qemu_backdoor_seed_regs;
+    volatile uint64_t *mine;
     uint64_t (*fn)(uint64_t) = &qemu_backdoor;
     pthread_t tid;
     void *theirs;
@@ -192,17 +192,16 @@ static void check_seed(void)
         report(0, "lib/seed-inline", "%s", qemu_backdoor_error());
         return;
     }
-    first = qemu_backdoor_seed_slot;
-    report(first && !first->call_reg && seed_ok(0x51) && seed_ok(0x52) &&
-           qemu_backdoor_seed_slot->call_reg,
-           "lib/seed-inline", "slot %p", (void *)qemu_backdoor_seed_slot);
-    mine = qemu_backdoor_seed_slot;
+    report(!seed->call_reg && seed_ok(0x51) && seed_ok(0x52) &&
+           seed->call_reg && seed->call_word, "lib/seed-inline",
+           "call register %p", (void *)seed->call_reg);
+    mine = seed->call_reg;
     report(fn(0x53) == 0x53 * 3 + 1 && (qemu_backdoor)(0x54) == 0x54 * 3 + 1,
            "lib/seed-out-of-line", NULL);
     pthread_create(&tid, NULL, seed_thread, &ok);
     pthread_join(tid, &theirs);
-    report(ok && theirs != mine && qemu_backdoor_seed_slot == mine,
-           "lib/seed-thread", "thread ok %d, its slot %p, mine %p", ok,
+    report(ok && theirs != mine && seed->call_reg == mine,
+           "lib/seed-thread", "thread ok %d, its register %p, mine %p", ok,
            theirs, (void *)mine);
     in_child("lib/seed-fork", seed_in_child);
     /* A new channel: the old slot's registers are gone with the old one */
@@ -210,9 +209,9 @@ static void check_seed(void)
         report(0, "lib/seed-reinit", "%s", qemu_backdoor_error());
         return;
     }
-    report(!mine->call_reg && seed_ok(0x55) && seed_ok(0x56) &&
-           qemu_backdoor_seed_slot->call_reg,
-           "lib/seed-reinit", "old slot %p", (void *)mine);
+    report(!seed->call_reg && seed_ok(0x55) && seed_ok(0x56) &&
+           seed->call_reg, "lib/seed-reinit", "call register %p",
+           (void *)seed->call_reg);
     unsetenv(QEMU_BACKDOOR_SYSFS_ENV);
 }
 
