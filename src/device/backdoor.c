@@ -124,7 +124,6 @@ static bool backdoor_guest_big_endian(BackdoorState *s)
 }
 
 static void backdoor_drain_all(BackdoorState *s, bool be);
-static inline bool backdoor_rings_pending(BackdoorState *s);
 /*
  * Guest memory for callbacks (ABI 2): physical addresses through the
  * device's IOMMU address space, as its DMA would go (bus mastering is not
@@ -159,6 +158,33 @@ static int backdoor_guest_write(const qemu_backdoor_call *call,
                                 uint64_t addr, const void *buf, uint64_t len)
 {
     return backdoor_guest_rw(call, addr, (void *)buf, len, true);
+}
+
+/*
+ * Whether a claimed slot's ring holds events (HEAD != TAIL, equal in
+ * either byte order). It runs before every call, so it makes no call: two
+ * loads per claimed slot, where draining every claimed slot cost a tenth
+ * of the call.
+ */
+static inline bool backdoor_rings_pending(BackdoorState *s)
+{
+    const uint8_t *blk0 = (const uint8_t *)s->regs.data + s->regs.slot_base;
+
+    if (!s->slot_used || !s->regs.ring_entries) {
+        return false;
+    }
+    for (unsigned w = 0; w < BITS_TO_LONGS(s->regs.slots); w++) {
+        for (unsigned long bits = s->slot_used[w]; bits; bits &= bits - 1) {
+            const uint8_t *blk = blk0 + (w * BITS_PER_LONG + ctzl(bits)) *
+                                        s->regs.slot_stride;
+
+            if (ldq_he_p(blk + BACKDOOR_SLOTBLK_HEAD) !=
+                ldq_he_p(blk + BACKDOOR_SLOTBLK_TAIL)) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 static inline uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
@@ -271,33 +297,6 @@ static void backdoor_drain_all(BackdoorState *s, bool be)
          n < slots; n = find_next_bit(s->slot_used, slots, n + 1)) {
         backdoor_drain(s, n, be);
     }
-}
-
-/*
- * Whether a claimed slot's ring holds events (HEAD != TAIL, equal in
- * either byte order). It runs before every call, so it makes no call: two
- * loads per claimed slot, where draining every claimed slot cost a tenth
- * of the call.
- */
-static inline bool backdoor_rings_pending(BackdoorState *s)
-{
-    const uint8_t *blk0 = (const uint8_t *)s->regs.data + s->regs.slot_base;
-
-    if (!s->slot_used || !s->regs.ring_entries) {
-        return false;
-    }
-    for (unsigned w = 0; w < BITS_TO_LONGS(s->regs.slots); w++) {
-        for (unsigned long bits = s->slot_used[w]; bits; bits &= bits - 1) {
-            const uint8_t *blk = blk0 + (w * BITS_PER_LONG + ctzl(bits)) *
-                                        s->regs.slot_stride;
-
-            if (ldq_he_p(blk + BACKDOOR_SLOTBLK_HEAD) !=
-                ldq_he_p(blk + BACKDOOR_SLOTBLK_TAIL)) {
-                return true;
-            }
-        }
-    }
-    return false;
 }
 
 static bool backdoor_slot_claimed(BackdoorState *s, uint64_t n)
