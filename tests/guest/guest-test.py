@@ -70,6 +70,8 @@ GUEST_CHECKS = [
     'lib/error/not-backdoor', 'lib/error/not-root',
     'lib/error/user-no-helper', 'lib/error/user-missing',
     'lib/init-fallback', 'lib/init-null-fallback',
+    'lib/seed-inline', 'lib/seed-out-of-line', 'lib/seed-thread',
+    'lib/seed-fork', 'lib/seed-reinit',
     'cli/round-trip', 'cli/errors', 'cli/32-bit',
     'multi/open', 'multi/results', 'multi/separate-data',
     'threads/locked-exchanges', 'threads/concurrent-calls',
