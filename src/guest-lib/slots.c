@@ -40,7 +40,8 @@ static void slot_release(BackdoorSlotNode *n)
     if (!ch) {
         return;
     }
-    if (n->slot.index >= 0) {
+    /* A slot of an older generation is the parent process's, not ours */
+    if (n->slot.index >= 0 && n->gen == slots_gen) {
         backdoor_ctrl_write32(ch, BACKDOOR_REG_SLOT_FREE, n->slot.index);
     }
     if (n->seed) {

@@ -160,6 +160,16 @@ static int seed_in_child(void)
            qemu_backdoor_seed_regs.call_reg ? 0 : 1;
 }
 
+/*
+ * A child that replaces the inherited channel frees its own slots only
+ * (no call after: a new claim would take the lowest free slot, which
+ * would hide a parent's slot freed by mistake).
+ */
+static int seed_reinit_in_child(void)
+{
+    return seed_ok(0x62) && qemu_backdoor_init(NULL) == 0 ? 0 : 1;
+}
+
 static void *seed_thread(void *opaque)
 {
     int *ok = opaque;
@@ -204,6 +214,10 @@ static void check_seed(void)
            "lib/seed-thread", "thread ok %d, its register %p, mine %p", ok,
            theirs, (void *)mine);
     in_child("lib/seed-fork", seed_in_child);
+    in_child("lib/seed-fork-reinit", seed_reinit_in_child);
+    report(seed_ok(0x57) && seed->call_reg == mine,
+           "lib/seed-fork-reinit-parent", "call register %p, mine %p",
+           (void *)seed->call_reg, (void *)mine);
     /* A new channel: the old slot's registers are gone with the old one */
     if (qemu_backdoor_init(NULL) != 0) {
         report(0, "lib/seed-reinit", "%s", qemu_backdoor_error());
