@@ -51,8 +51,8 @@
 #define BACKDOOR_FEATURE_USER_SLOTS (1u << 1)
 /*
  * User mode only, with call slots: a caller that sets BACKDOOR_SLOT_OP_MEM
- * serves the supervisor's guest memory requests and sleeps on WAITING
- * (the server changes it from 1 to 2 before it wakes it), not on DONE.
+ * serves the supervisor's guest memory requests and sleeps on WAKE (which
+ * the server changes after DONE and after a request), not on DONE.
  */
 #define BACKDOOR_FEATURE_USER_MEM   (1u << 4)
 
@@ -131,7 +131,7 @@
 #define BACKDOOR_SLOT_MEM_ADDR      0x28    /* 8: guest address */
 #define BACKDOOR_SLOT_MEM_LEN       0x30    /* 4: bytes */
 #define BACKDOOR_SLOT_MEM_CTL       0x34    /* 4: request; 0 once done */
-#define BACKDOOR_SLOT_MEM_STAGE     0x38    /* 4: stage offset in BASE.ctrl */
+#define BACKDOOR_SLOT_WAKE          0x38    /* 4: changed to wake the caller */
 #define BACKDOOR_SLOT_MEM_RESULT    0x3c    /* 4: 0 or -errno */
 
 /*
@@ -149,14 +149,15 @@
 
 /*
  * MEM_CTL requests: the caller copies with a system call of its own, so
- * that QEMU checks the guest range as for any system call (pwrite,
- * pread of its descriptor of BASE.ctrl at MEM_STAGE), stores MEM_RESULT,
- * then MEM_CTL = 0 and wakes MEM_CTL (a shared futex).
+ * that QEMU checks the guest range as for any system call (pwrite, pread
+ * of its descriptor of BASE.ctrl at the stage that bits 8-15 name),
+ * stores MEM_RESULT, then MEM_CTL = 0 and wakes MEM_CTL (a shared futex).
  */
 #define BACKDOOR_MEM_READ           1   /* guest range -> stage (pwrite) */
 #define BACKDOOR_MEM_WRITE          2   /* stage -> guest range (pread) */
-#define BACKDOOR_MEM_CHECK_READ     3   /* readable? (pwrite, read-only fd) */
 #define BACKDOOR_MEM_CHECK_WRITE    4   /* writable? (pread past the end) */
+#define BACKDOOR_MEM_OP(ctl)        ((ctl) & 0xff)
+#define BACKDOOR_MEM_STAGE(ctl)     (((ctl) >> 8) & 0xff)
 
 /* The stages of the supervisor's server threads, in BASE.ctrl */
 #define BACKDOOR_USER_STAGE_OFFSET  0x20000

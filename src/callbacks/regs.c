@@ -177,12 +177,6 @@ bool backdoor_regs_call_offset_ok(const BackdoorRegs *r, uint64_t offset)
     return offset % 8 == 0 && offset <= r->data_size - BACKDOOR_CALL_WORD_SIZE;
 }
 
-uint64_t backdoor_regs_call_word(const BackdoorRegs *r, uint64_t call_offset,
-                                 bool big_endian)
-{
-    return qemu_backdoor_ld64(big_endian, (uint8_t *)r->data + call_offset);
-}
-
 qemu_backdoor_call backdoor_regs_call(const BackdoorRegs *r, uint64_t cmd,
                                       bool big_endian, int vcpu_index)
 {

@@ -135,9 +135,43 @@ void backdoor_regs_store_fixed(const BackdoorRegs *r, BackdoorReg reg,
 uint64_t backdoor_regs_call_offset_reset(const BackdoorRegs *r);
 bool backdoor_regs_call_offset_ok(const BackdoorRegs *r, uint64_t offset);
 
+/*
+ * The calls, for a backend's hot path: true for an 8-byte read of CALL
+ * (*@slot = -1) or of SLOT_CALL(n) of an existing slot (*@slot = n), the
+ * accesses guests make all the time, answered as backdoor_regs_check()
+ * would but inline and without its lookup (a call's exit is a few tens of
+ * ns under TCG: the lookup was a noticeable part). False for any other
+ * access, which backdoor_regs_check() then checks.
+ */
+static inline bool backdoor_regs_call_read(const BackdoorRegs *r,
+                                           uint64_t offset, unsigned size,
+                                           int *slot)
+{
+    if (size != 8) {
+        return false;
+    }
+    if (offset == BACKDOOR_REG_CALL) {
+        *slot = -1;
+        return true;
+    }
+    /* SLOT_CALL(n): register map 1.1, system mode (FEATURES bit SLOTS) */
+    if (r->mode == QEMU_BACKDOOR_MODE_SYSTEM &&
+        offset >= BACKDOOR_REG_SLOT_CALL(0) &&
+        offset < BACKDOOR_REG_SLOT_CALL((uint64_t)r->slots) &&
+        offset % 8 == 0) {
+        *slot = (offset - BACKDOOR_REG_SLOT_CALL(0)) / 8;
+        return true;
+    }
+    return false;
+}
+
 /* The call word at @call_offset (a valid CALL_OFFSET), guest order. */
-uint64_t backdoor_regs_call_word(const BackdoorRegs *r, uint64_t call_offset,
-                                 bool big_endian);
+static inline uint64_t backdoor_regs_call_word(const BackdoorRegs *r,
+                                               uint64_t call_offset,
+                                               bool big_endian)
+{
+    return qemu_backdoor_ld64(big_endian, (uint8_t *)r->data + call_offset);
+}
 
 /* The call of @cmd, made from vCPU @vcpu_index in byte order @big_endian. */
 qemu_backdoor_call backdoor_regs_call(const BackdoorRegs *r, uint64_t cmd,

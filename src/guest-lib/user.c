@@ -303,10 +303,12 @@ static volatile uint8_t *slot_claim(qemu_backdoor_channel *ch, unsigned *n)
 static void serve_memory(qemu_backdoor_channel *ch, volatile uint8_t *slot)
 {
     volatile uint32_t *ctl = slot32(slot, BACKDOOR_SLOT_MEM_CTL);
-    uint32_t req = __atomic_load_n(ctl, __ATOMIC_ACQUIRE);
+    uint32_t c = __atomic_load_n(ctl, __ATOMIC_ACQUIRE);
+    uint32_t req = BACKDOOR_MEM_OP(c);
     uint64_t addr = *(volatile uint64_t *)(slot + BACKDOOR_SLOT_MEM_ADDR);
     uint32_t len = *slot32(slot, BACKDOOR_SLOT_MEM_LEN);
-    off_t stage = *slot32(slot, BACKDOOR_SLOT_MEM_STAGE);
+    off_t stage = BACKDOOR_USER_STAGE_OFFSET +
+                  (off_t)BACKDOOR_MEM_STAGE(c) * BACKDOOR_USER_STAGE_SIZE;
     void *p = (void *)(uintptr_t)addr;
     ssize_t n = -1;
     int32_t r;
@@ -337,7 +339,7 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
 {
     volatile uint32_t *bell = slot32(ch->slots, BACKDOOR_SLOTS_DOORBELL);
     volatile uint8_t *slot;
-    volatile uint32_t *done, *mem, *waiting;
+    volatile uint32_t *done, *mem, *waiting, *wake;
     uint32_t mem_op = ch->user_mem ? BACKDOOR_SLOT_OP_MEM : 0;
     uint64_t result;
     uint32_t seq;
@@ -352,6 +354,7 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
     done = slot32(slot, BACKDOOR_SLOT_DONE);
     mem = slot32(slot, BACKDOOR_SLOT_MEM_CTL);
     waiting = slot32(slot, BACKDOOR_SLOT_WAITING);
+    wake = slot32(slot, BACKDOOR_SLOT_WAKE);
     *(volatile uint64_t *)(slot + BACKDOOR_SLOT_CMD) = cmd;
     *slot32(slot, BACKDOOR_SLOT_TID) = slot_tid;
     *slot32(slot, BACKDOOR_SLOT_OP) = op | mem_op;
@@ -378,15 +381,18 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
     while (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
         /*
          * Pairs with the server's "store DONE (or MEM_CTL), then read
-         * WAITING". Serving memory requests, sleep on WAITING, which the
-         * server changes (1 to 2) before it wakes it: a request comes
-         * without DONE changing. Otherwise on DONE, as older servers wake.
+         * WAITING". Serving memory requests, sleep on WAKE, read before
+         * DONE and MEM_CTL: a request comes without DONE changing, and
+         * the server changes WAKE after either. Otherwise on DONE, as
+         * older servers wake.
          */
+        uint32_t w = __atomic_load_n(wake, __ATOMIC_ACQUIRE);
+
         __atomic_store_n(waiting, 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(done, __ATOMIC_SEQ_CST) != seq &&
             !(mem_op && __atomic_load_n(mem, __ATOMIC_SEQ_CST))) {
             if (mem_op) {
-                futex(waiting, FUTEX_WAIT, 1);
+                futex(wake, FUTEX_WAIT, w);
             } else {
                 futex(done, FUTEX_WAIT, seq - 1);
             }

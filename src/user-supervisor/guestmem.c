@@ -58,23 +58,31 @@ void sv_guest_memory_init(uint8_t *ctrl, const int *stop)
     stopping = stop;
 }
 
+/*
+ * WAKE changes whatever the caller saw, so its wait returns at once if it
+ * read WAKE before: no ordering of its own stores and loads is needed
+ * (TCG need not give a guest's store-then-load the host's full order).
+ * Any change does: the word is compared, not read as a number.
+ */
 void sv_wake_caller(uint8_t *slot)
 {
-    uint32_t *waiting = (uint32_t *)(slot + BACKDOOR_SLOT_WAITING);
-    uint32_t one = sv_big_endian ? GUINT32_TO_BE(1) : GUINT32_TO_LE(1);
-    uint32_t two = sv_big_endian ? GUINT32_TO_BE(2) : GUINT32_TO_LE(2);
+    uint32_t *wake = (uint32_t *)(slot + BACKDOOR_SLOT_WAKE);
 
-    if (__atomic_compare_exchange_n(waiting, &one, two, false,
-                                    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
-        sv_futex(waiting, FUTEX_WAKE, INT_MAX, 0);
+    __atomic_add_fetch(wake, 1, __ATOMIC_SEQ_CST);
+    if (ld32(slot + BACKDOOR_SLOT_WAITING)) {
+        sv_futex(wake, FUTEX_WAKE, INT_MAX, 0);
     }
+}
+
+static unsigned stage_index(void)
+{
+    return sv_server_index % BACKDOOR_USER_STAGES;
 }
 
 static uint32_t stage_offset(void)
 {
     return BACKDOOR_USER_STAGE_OFFSET +
-           (sv_server_index % BACKDOOR_USER_STAGES) *
-           BACKDOOR_USER_STAGE_SIZE;
+           stage_index() * BACKDOOR_USER_STAGE_SIZE;
 }
 
 static bool caller_alive(uint32_t tid)
@@ -83,11 +91,11 @@ static bool caller_alive(uint32_t tid)
 }
 
 /*
- * Post request @ctl for [@addr, @addr + @len) and wait for the caller to
+ * Post request @op for [@addr, @addr + @len) and wait for the caller to
  * answer it: 0 or -errno. The caller, waiting for its call, spins, then
- * sleeps on its slot's WAITING: it is woken there.
+ * sleeps on its slot's WAKE: it is woken there.
  */
-static int mem_request(SvMemCall *c, uint32_t ctl, uint64_t addr,
+static int mem_request(SvMemCall *c, uint32_t op, uint64_t addr,
                        uint32_t len)
 {
     uint8_t *slot = c->slot;
@@ -95,10 +103,9 @@ static int mem_request(SvMemCall *c, uint32_t ctl, uint64_t addr,
 
     st64(slot + BACKDOOR_SLOT_MEM_ADDR, addr);
     st32(slot + BACKDOOR_SLOT_MEM_LEN, len);
-    st32(slot + BACKDOOR_SLOT_MEM_STAGE, stage_offset());
     st32(slot + BACKDOOR_SLOT_MEM_RESULT, 0);
-    /* Publish, then look for a sleeper: pairs with the caller's wait */
-    st32(ctl_word, ctl);
+    /* Publish, then wake: pairs with the caller's wait */
+    st32(ctl_word, op | stage_index() << 8);
     sv_wake_caller(slot);
     for (unsigned i = 0; i < MEM_SPIN && ld32(ctl_word); i++) {
         /* a caller that spins answers at once */

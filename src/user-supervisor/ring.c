@@ -57,6 +57,20 @@ uint64_t sv_request(BackdoorCallbacks *const *cb, const int *closed,
     return result;
 }
 
+uint64_t sv_raw_call(BackdoorCallbacks *const *cb, const int *closed,
+                     qemu_backdoor_call *call, uint32_t tid)
+{
+    BackdoorGate *gate = backdoor_gate_enter();
+    uint64_t result = UINT64_MAX;
+
+    if (!__atomic_load_n(closed, __ATOMIC_ACQUIRE) && *cb) {
+        backdoor_user_rings_drain_thread(rings, *cb, tid, call->vcpu_index);
+        result = backdoor_callbacks_call(*cb, call);
+    }
+    backdoor_gate_leave(gate);
+    return result;
+}
+
 void sv_rings_idle(BackdoorCallbacks *const *cb, const int *closed)
 {
     BackdoorGate *gate;

@@ -63,6 +63,10 @@ bool sv_rings_init(const BackdoorRegs *regs, GError **errp);
 uint64_t sv_request(BackdoorCallbacks *const *cb, const int *closed,
                     uint8_t *slot, qemu_backdoor_call *call, uint32_t tid);
 
+/* A raw register access's call (trace.c) of thread @tid: as sv_request() */
+uint64_t sv_raw_call(BackdoorCallbacks *const *cb, const int *closed,
+                     qemu_backdoor_call *call, uint32_t tid);
+
 /* The server goes idle: release the rings of threads that have gone. */
 void sv_rings_idle(BackdoorCallbacks *const *cb, const int *closed);
 
@@ -75,10 +79,10 @@ void sv_rings_exit(BackdoorCallbacks *cb);
 /* ---- guestmem.c ---- */
 
 /*
- * Wake the caller of @slot if it sleeps, for a caller that serves guest
- * memory requests (BACKDOOR_SLOT_OP_MEM): it sleeps on WAITING, which is
- * changed from 1 to 2 first, so that a caller about to sleep does not.
- * Call it after what it is woken for is stored.
+ * Wake the caller of @slot, for a caller that serves guest memory
+ * requests (BACKDOOR_SLOT_OP_MEM): it sleeps on WAKE, which changes, so
+ * that a caller about to sleep does not. Call it after what it is woken
+ * for is stored.
  */
 void sv_wake_caller(uint8_t *slot);
 

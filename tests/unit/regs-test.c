@@ -104,8 +104,31 @@ static BackdoorAccess spec_access(const Config *c, uint64_t offset,
 }
 
 /*
+ * The calls' fast path: an 8-byte read of CALL or SLOT_CALL(n), and only
+ * those, as the spec (@want, @name, @want_slot) says of that read.
+ */
+static bool check_call_read(const Config *c, uint64_t off, unsigned size,
+                            BackdoorAccess want, const char *name,
+                            int want_slot, char *why, size_t len)
+{
+    bool call = want == BACKDOOR_ACCESS_OK && size == 8 &&
+                (!strcmp(name, "CALL") || !strcmp(name, "SLOT_CALL"));
+    int slot = -2;
+    bool got = backdoor_regs_call_read(&c->regs, off, size, &slot);
+
+    if (got == call && (!got || slot == want_slot)) {
+        return true;
+    }
+    snprintf(why, len, "%u-byte read at 0x%llx: call fast path %d slot %d, "
+             "not %d slot %d", size, (unsigned long long)off, got, slot,
+             call, want_slot);
+    return false;
+}
+
+/*
  * Every offset of the 4 KiB control BAR and a few beyond, every size and
- * direction: the model answers as the spec. Returns the first mismatch.
+ * direction: the model answers as the spec, and so does the calls' fast
+ * path. Returns the first mismatch.
  */
 static bool check_map(const Config *c, char *why, size_t len)
 {
@@ -138,6 +161,10 @@ static bool check_map(const Config *c, char *why, size_t len)
                     snprintf(why, len, "%u-byte %s at 0x%llx: %d, not %d",
                              sizes[s], write ? "write" : "read",
                              (unsigned long long)off, got, want);
+                    return false;
+                }
+                if (!write && !check_call_read(c, off, sizes[s], want, name,
+                                               want_slot, why, len)) {
                     return false;
                 }
             }
