@@ -52,7 +52,8 @@ SUBJECTS = {
 no QEMU internals), compiled into the backdoor device's module, and the
 public headers that callback libraries and guests build against (MIT):
 the callback ABI and the register map. They are installed like
-qemu-plugin.h when the device is built."""),
+qemu-plugin.h when the device is built. The headers are MIT so that
+callback libraries and guest programs of any licence can include them."""),
     2: ('hw/misc: add the backdoor device, as a module',
         """A PCI device through which guest code calls a host callback
 library: BAR0 is the control channel (MMIO), BAR2 the data channel (RAM).
