@@ -224,8 +224,4 @@ def test_errors():
 
 
 if __name__ == '__main__':
-    try:
-        rc = tap.run()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    sys.exit(rc)
+    tap.main(work)
