@@ -158,6 +158,14 @@ run_one() {
     fi
     [ -f "$build/hw-misc-backdoor.so" ] ||
         die "$name: no hw-misc-backdoor.so in $build"
+    # Run from its build tree, QEMU looks for its files below qemu-bundle/;
+    # Debian's sources have no firmware: link the installed firmware there.
+    local fw
+    for fw in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+        [ -e "$build/qemu-bundle$fw" ] && continue
+        mkdir -p "$build/qemu-bundle${fw%/*}"
+        ln -s "$fw" "$build/qemu-bundle$fw"
+    done
 
     if [ -z "$meson_setup_done" ]; then
         meson setup "$project" "$root" -Dintree_qemu="$build/qemu-system-x86_64" \

@@ -301,9 +301,9 @@ def test_seed():
              'seed callbacks output')
 
 
-def start_fails(args, launcher=LAUNCHER, qemu=QEMU):
+def start_fails(args, launcher=LAUNCHER):
     cmd = ([launcher] if launcher else []) + [
-        qemu, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
+        QEMU, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
         '-nodefaults'] + args
     try:
         rc, out, err = run_qemu(cmd, timeout=20)
@@ -372,17 +372,17 @@ for _name, _args, _pattern in BAD_CONFIGS:
 
 # Bad callback libraries: what each one prints and how QEMU ends
 
-def qemu_cmd(args, launcher=LAUNCHER):
+def qemu_cmd(args, launcher=LAUNCHER, qemu=QEMU):
     return ([launcher] if launcher else []) + [
-        QEMU, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
+        qemu, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
         '-nodefaults'] + args
 
 
-def start_dies(args, env=None, prefix=()):
+def start_dies(args, env=None, prefix=(), qemu=QEMU):
     """Run QEMU that must stop at start-up: (exit status, stderr lines)."""
     try:
-        rc, _, err = run_qemu(list(prefix) + qemu_cmd(args), timeout=60,
-                              env=env)
+        rc, _, err = run_qemu(list(prefix) + qemu_cmd(args, qemu=qemu),
+                              timeout=60, env=env)
     except subprocess.TimeoutExpired:
         raise AssertionError('QEMU started instead of refusing: %s' % args)
     return rc, err.strip().splitlines()
@@ -679,8 +679,8 @@ def test_dso():
 
 
 def intree_module():
-    """The device's module file of an in-tree QEMU: beside the executable
-    in its build tree."""
+    """The device's module file of an in-tree QEMU: built beside the
+    executable (a build tree's QEMU finds it through qemu-bundle/)."""
     exe = os.path.realpath(shutil.which(QEMU) or QEMU)
     return os.path.join(os.path.dirname(exe), 'hw-misc-backdoor.so')
 
@@ -697,9 +697,12 @@ if INTREE:
         with open(module, 'rb') as f:
             check(b'backdoor-ctrl' in f.read(), 'the device is in %s' %
                   module)
-        # The executable beside every module of its build but the device's:
-        # QEMU does not know the device, so it comes from that file.
+        # The executable outside its build tree, given every module of its
+        # build but the device's (QEMU_MODULE_DIR): QEMU does not know the
+        # device, so it comes from that file.
         alone = tempfile.mkdtemp(dir=workdir)
+        mods = os.path.join(alone, 'modules')
+        os.mkdir(mods)
         copy = os.path.join(alone, os.path.basename(exe))
         try:
             os.link(exe, copy)
@@ -708,11 +711,14 @@ if INTREE:
         for so in os.listdir(os.path.dirname(exe)):
             if so.endswith('.so') and so != os.path.basename(module):
                 os.symlink(os.path.join(os.path.dirname(exe), so),
-                           os.path.join(alone, so))
-        line = start_fails(device_args(), qemu=copy)
-        check("'backdoor' is not a valid device model name" in line, line)
-        os.symlink(module, os.path.join(alone, os.path.basename(module)))
-        with Qemu(copy, device_args()) as q:
+                           os.path.join(mods, so))
+        env = {'QEMU_MODULE_DIR': mods}
+        rc, lines = start_dies(device_args(), qemu=copy, env=env)
+        check(rc == 1 and len(lines) == 1 and
+              "'backdoor' is not a valid device model name" in lines[0],
+              'without the module file: exit %d, %r' % (rc, lines))
+        os.symlink(module, os.path.join(mods, os.path.basename(module)))
+        with Qemu(copy, device_args(), env=env) as q:
             setup_bars(q)
             check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
             q.write(BAR2, 8, 1)
