@@ -434,6 +434,8 @@ def main():
                     default='qemu-backdoor <qemu-backdoor@invalid>',
                     help='author of the patches (default: %(default)s)')
     args = ap.parse_args()
+    if not shutil.which('git'):
+        die("'git' is missing, which writes the patches (apt-get install git)")
 
     src = args.qemu_src
     version, version_text = qemu_version(src)
