@@ -35,7 +35,10 @@ or a test fails.
                   upstream-10.0  the upstream release inside that package:
                                  its .orig tarball, no Debian patches
                                  (upstream's tarball minus the firmware
-                                 blobs Debian strips)
+                                 blobs and Python wheels Debian strips;
+                                 Debian's one-line disable-pycotap.patch
+                                 is applied after the series, so that it
+                                 configures without the wheels)
   --debian13-version VER
                 the Debian 13 QEMU for 10.0 and upstream-10.0 (default
                 $debian13_version)
@@ -138,6 +141,16 @@ run_one() {
             die "$name: $p does not apply (see $dir/patch.log)"
     done <"$dir/patches/series"
     say "$name: $(wc -l <"$dir/patches/series") patches applied"
+    if [ "$name" = upstream-10.0 ] && [ ! -d "$src/python/wheels" ]; then
+        # Debian's .orig tarball lacks the wheels upstream's configure
+        # installs offline; pycotap is for QEMU's own functional tests:
+        # Debian's one-line patch of pythondeps.toml leaves it out.
+        tar -xOf "$(ls "$top"/*.debian.tar.*)" \
+            debian/patches/disable-pycotap.patch |
+            patch -p1 --batch -d "$src" >>"$dir/patch.log" 2>&1 ||
+            die "$name: Debian's disable-pycotap.patch does not apply"
+        say "$name: and Debian's disable-pycotap.patch (no python/wheels)"
+    fi
 
     mkdir "$build"
     t0=$(now)
