@@ -36,9 +36,9 @@ or a test fails.
                                  its .orig tarball, no Debian patches
                                  (upstream's tarball minus the firmware
                                  blobs and Python wheels Debian strips;
-                                 Debian's one-line disable-pycotap.patch
-                                 is applied after the series, so that it
-                                 configures without the wheels)
+                                 after the series, Debian's two build
+                                 patches for those, disable-pycotap and
+                                 skip-unpack-edk2-blobs)
   --debian13-version VER
                 the Debian 13 QEMU for 10.0 and upstream-10.0 (default
                 $debian13_version)
@@ -141,16 +141,18 @@ run_one() {
             die "$name: $p does not apply (see $dir/patch.log)"
     done <"$dir/patches/series"
     say "$name: $(wc -l <"$dir/patches/series") patches applied"
-    if [ "$name" = upstream-10.0 ] &&
-       ! ls "$src"/python/wheels/pycotap-* >/dev/null 2>&1; then
-        # Debian's .orig tarball lacks the wheels upstream's configure
-        # installs offline; pycotap is for QEMU's own functional tests:
-        # Debian's one-line patch of pythondeps.toml leaves it out.
-        tar -xOf "$(ls "$top"/*.debian.tar.*)" \
-            debian/patches/disable-pycotap.patch |
-            patch -p1 --batch -d "$src" >>"$dir/patch.log" 2>&1 ||
-            die "$name: Debian's disable-pycotap.patch does not apply"
-        say "$name: and Debian's disable-pycotap.patch (no pycotap wheel)"
+    if [ "$name" = upstream-10.0 ]; then
+        # Debian's .orig tarball lacks the blobs and wheels that upstream's
+        # build expects: Debian's two build patches that cope with that
+        # (edk2 images not unpacked; pycotap, for QEMU's own functional
+        # tests, not required), after the series.
+        local deb
+        for deb in disable-pycotap.patch skip-unpack-edk2-blobs.patch; do
+            tar -xOf "$(ls "$top"/*.debian.tar.*)" "debian/patches/$deb" |
+                patch -p1 --batch -d "$src" >>"$dir/patch.log" 2>&1 ||
+                die "$name: Debian's $deb does not apply"
+        done
+        say "$name: and Debian's disable-pycotap.patch, skip-unpack-edk2-blobs.patch"
     fi
 
     mkdir "$build"
