@@ -6,7 +6,7 @@
 # apply it to a fresh copy of that QEMU's sources, build
 # qemu-system-x86_64 with modules, and run the qtest suite against it with
 # no launcher and no -plugin (test qtest-intree of tests/meson.build).
-# A build takes 20-40 minutes on 2 cores: not part of the test suite or CI.
+# A build takes 8 to 16 minutes on 2 cores: not part of the test suite or CI.
 set -euo pipefail
 
 prog=${0##*/}
@@ -43,7 +43,7 @@ or a test fails.
                 the Debian 13 QEMU for 10.0 and upstream-10.0 (default
                 $debian13_version)
   --work DIR    where the sources, builds and logs go (default: a new
-                directory under \${TMPDIR:-/tmp}); about 2.5 GB per QEMU
+                directory under \${TMPDIR:-/tmp}); about 1.4 GB per QEMU
   --jobs N      ninja -j N (default 2), run under nice
   --keep        keep the work directory (default: removed when all passed)
   -h, --help    show this help
@@ -161,7 +161,7 @@ run_one() {
         ${python_opt:+"$python_opt"} >configure.log 2>&1) ||
         die "$name: configure failed (see $build/configure.log)"
     t_conf=$(($(now) - t0))
-    say "$name: configured in $(mmss $t_conf); building with nice ninja -j$jobs (20-40 minutes on 2 cores)"
+    say "$name: configured in $(mmss $t_conf); building with nice ninja -j$jobs (8 to 16 minutes on 2 cores)"
     t0=$(now)
     nice ninja -C "$build" -j "$jobs" >"$build/build.log" 2>&1 ||
         die "$name: build failed (see $build/build.log)"
