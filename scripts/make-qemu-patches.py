@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROG = os.path.basename(sys.argv[0])
@@ -47,13 +48,15 @@ COMPAT_DEST = 'hw/misc/backdoor-compat.h'
 INCLUDE_DIRS = ['src/device', 'src/callbacks', 'include']
 
 SUBJECTS = {
-    1: ('backdoor: callback loader and public headers',
-        """The loader of qemu-backdoor's host callback libraries (GModule,
-no QEMU internals), compiled into the backdoor device's module, and the
-public headers that callback libraries and guests build against (MIT):
-the callback ABI and the register map. They are installed like
-qemu-plugin.h when the device is built. The headers are MIT so that
-callback libraries and guest programs of any licence can include them."""),
+    1: ('backdoor: callback loader, shared code and public headers',
+        """What the backdoor device shares with qemu-backdoor's user-mode
+backends, compiled into the device's module ({shared}): the loader of
+host callback libraries (GModule, no QEMU internals) and the rest of
+that code the device includes. And the public headers that callback
+libraries and guests build against: the callback ABI and the register
+map, installed like qemu-plugin.h when the device is built. The headers
+are MIT so that callback libraries and guest programs of any licence can
+include them."""),
     2: ('hw/misc: add the backdoor device, as a module',
         """A PCI device through which guest code calls a host callback
 library: BAR0 is the control channel (MMIO), BAR2 the data channel (RAM).
@@ -371,6 +374,14 @@ endif
 
 # ---- the series ----
 
+def wrap(text):
+    """Fill the paragraphs of a commit message to 72 columns (those with
+    an indented line stay as they are)."""
+    paras = text.split('\n\n')
+    return '\n\n'.join(p if re.search(r'^\s', p, re.M) else
+                       textwrap.fill(' '.join(p.split()), 72) for p in paras)
+
+
 def git(repo, *args, env=None):
     r = subprocess.run(['git', '-C', repo] + list(args), env=env,
                        capture_output=True, text=True)
@@ -517,6 +528,7 @@ def main():
                     with open(path, 'w') as out:
                         out.write(text)
             subject, body = SUBJECTS[n]
+            body = wrap(body.format(shared=', '.join(sorted(callbacks_c))))
             msg = (f'{subject}\n\n{body}\n\nGenerated for QEMU '
                    f'{version_text} by scripts/make-qemu-patches.py of\n'
                    f'qemu-backdoor {ver}'
