@@ -6,7 +6,7 @@
 # apply it to a fresh copy of that QEMU's sources, build
 # qemu-system-x86_64 with modules, and run the qtest suite against it with
 # no launcher and no -plugin (test qtest-intree of tests/meson.build).
-# A build takes 8 to 16 minutes on 2 cores: not part of the test suite or CI.
+# A build takes 6 to 16 minutes on 2 cores: not part of the test suite or CI.
 set -euo pipefail
 
 prog=${0##*/}
@@ -161,7 +161,7 @@ run_one() {
         ${python_opt:+"$python_opt"} >configure.log 2>&1) ||
         die "$name: configure failed (see $build/configure.log)"
     t_conf=$(($(now) - t0))
-    say "$name: configured in $(mmss $t_conf); building with nice ninja -j$jobs (8 to 16 minutes on 2 cores)"
+    say "$name: configured in $(mmss $t_conf); building with nice ninja -j$jobs (6 to 16 minutes on 2 cores)"
     t0=$(now)
     nice ninja -C "$build" -j "$jobs" >"$build/build.log" 2>&1 ||
         die "$name: build failed (see $build/build.log)"
