@@ -913,3 +913,6 @@ void backdoor_register_types(void)
 }
 
 type_init(backdoor_register_types)
+/* QEMU's module table, when built in QEMU's tree (docs/in-tree.rst) */
+module_obj(TYPE_BACKDOOR);
+module_kconfig(BACKDOOR);
