@@ -157,8 +157,9 @@ typedef struct qemu_backdoor_event {
  * @producer: the ring's slot number (system mode) or the posting guest
  *            thread's ring number (user mode); events of one producer
  *            arrive in the order posted, across batches too
- * @vcpu_index: the vCPU whose access drained the ring (a call, a
- *              doorbell), or -1 when the host drained it (pause, exit)
+ * @vcpu_index: the vCPU (user mode: the guest thread) whose access drained
+ *              the ring (a call, a doorbell), or -1 when the host drained
+ *              it (pause, hot reload, a thread or process gone, exit)
  * @mode: system or user mode
  * @opaque: the library's own pointer, as set by its init
  * @data: host pointer to the data channel
@@ -209,9 +210,11 @@ typedef struct qemu_backdoor_batch {
  * @call runs on the vCPU's thread and stalls that vCPU until it returns.
  * @batch: optional (version 2); receives events the guest posted to its
  *         rings without an exit, in batches, in order per producer; runs
- *         where @call runs (same locking), and also when the VM pauses
- *         and at exit. Without it each event becomes a @call of its
- *         command (its arguments are then not seen).
+ *         where @call runs (same locking: in user mode batches of
+ *         different producers may run concurrently, as calls do, one
+ *         producer's never), and also when the VM pauses, before a hot
+ *         reload's swap and at exit. Without it each event becomes a
+ *         @call of its command (its arguments are then not seen).
  */
 typedef struct qemu_backdoor_callbacks {
     uint64_t (*call)(const qemu_backdoor_call *call);
@@ -319,7 +322,9 @@ qemu_backdoor_data_st64(const qemu_backdoor_call *call, uint64_t offset,
  * order (see the access helpers below).
  *
  * Returns: 0, -EFAULT when a byte is outside the guest's memory (or the
- * IOMMU refuses it), -ENOSYS when the host cannot (see docs/callbacks.rst).
+ * IOMMU refuses it), -ENOSYS when the host cannot (see docs/callbacks.rst),
+ * -ENOMEM when the user-mode supervisor has no memory for its copy of a
+ * read of more than 64 KiB.
  */
 static inline int qemu_backdoor_guest_read(const qemu_backdoor_call *call,
                                            uint64_t addr, void *buf,

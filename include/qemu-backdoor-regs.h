@@ -28,8 +28,12 @@
 #define BACKDOOR_ID                 ((BACKDOOR_ID_MAGIC << 16) |        \
                                      (BACKDOOR_VERSION_MAJOR << 8) |    \
                                      BACKDOOR_VERSION_MINOR)
-/* User mode serves register map 1.0 (no call slots or rings yet). */
-#define BACKDOOR_USER_VERSION_MINOR 0
+/*
+ * User mode serves register map 1.1 without the call registers of 1.1
+ * (its calls need no slot registers): event rings (BACKDOOR_FEATURE_RING
+ * without BACKDOOR_FEATURE_SLOTS), see "User mode: event rings" below.
+ */
+#define BACKDOOR_USER_VERSION_MINOR 1
 #define BACKDOOR_USER_ID            ((BACKDOOR_ID_MAGIC << 16) |        \
                                      (BACKDOOR_VERSION_MAJOR << 8) |    \
                                      BACKDOOR_USER_VERSION_MINOR)
@@ -45,6 +49,12 @@
  * serves the pread() fast path and does not set it.
  */
 #define BACKDOOR_FEATURE_USER_SLOTS (1u << 1)
+/*
+ * User mode only, with call slots: a caller that sets BACKDOOR_SLOT_OP_MEM
+ * serves the supervisor's guest memory requests and sleeps on WAKE (which
+ * the server changes after DONE and after a request), not on DONE.
+ */
+#define BACKDOOR_FEATURE_USER_MEM   (1u << 4)
 
 /* Size of the call word at CALL_OFFSET in the data channel. */
 #define BACKDOOR_CALL_WORD_SIZE     8
@@ -116,5 +126,56 @@
 #define BACKDOOR_SLOT_CMD           0x10    /* 8: command */
 #define BACKDOOR_SLOT_RESULT        0x18    /* 8: result */
 #define BACKDOOR_SLOT_TID           0x20    /* 4: caller's thread id */
+#define BACKDOOR_SLOT_OP            0x24    /* 4: what the request is */
+/* Guest memory requests of the supervisor to the caller, during a call */
+#define BACKDOOR_SLOT_MEM_ADDR      0x28    /* 8: guest address */
+#define BACKDOOR_SLOT_MEM_LEN       0x30    /* 4: bytes */
+#define BACKDOOR_SLOT_MEM_CTL       0x34    /* 4: request; 0 once done */
+#define BACKDOOR_SLOT_WAKE          0x38    /* 4: changed to wake the caller */
+#define BACKDOOR_SLOT_MEM_RESULT    0x3c    /* 4: 0 or -errno */
+
+/*
+ * OP: the low byte says what the request is (a request of a guest that
+ * does not store OP is a call: the guest library stores 0 again before it
+ * gives a slot up); BACKDOOR_SLOT_OP_MEM says that the caller serves guest
+ * memory requests while it waits.
+ */
+#define BACKDOOR_SLOT_OP_CALL       0       /* run CMD */
+#define BACKDOOR_SLOT_OP_ALLOC      1       /* claim a ring: RESULT its index */
+#define BACKDOOR_SLOT_OP_FREE       2       /* deliver ring CMD, release it */
+#define BACKDOOR_SLOT_OP_DOORBELL   3       /* deliver ring CMD, a DOORBELL */
+#define BACKDOOR_SLOT_OP_MASK       0xff
+#define BACKDOOR_SLOT_OP_MEM        (1u << 8)
+
+/*
+ * MEM_CTL requests: the caller copies with a system call of its own, so
+ * that QEMU checks the guest range as for any system call (pwrite, pread
+ * of its descriptor of BASE.ctrl at the stage that bits 8-15 name),
+ * stores MEM_RESULT, then MEM_CTL = 0 and wakes MEM_CTL (a shared futex).
+ */
+#define BACKDOOR_MEM_READ           1   /* guest range -> stage (pwrite) */
+#define BACKDOOR_MEM_WRITE          2   /* stage -> guest range (pread) */
+#define BACKDOOR_MEM_CHECK_WRITE    4   /* writable? (pread past the end) */
+#define BACKDOOR_MEM_OP(ctl)        ((ctl) & 0xff)
+#define BACKDOOR_MEM_STAGE(ctl)     (((ctl) >> 8) & 0xff)
+
+/* The stages of the supervisor's server threads, in BASE.ctrl */
+#define BACKDOOR_USER_STAGE_OFFSET  0x20000
+#define BACKDOOR_USER_STAGE_SIZE    0x10000
+#define BACKDOOR_USER_STAGES        64
+#define BACKDOOR_USER_CTRL_FILE_SIZE (BACKDOOR_USER_STAGE_OFFSET +      \
+                                      BACKDOOR_USER_STAGES *            \
+                                      BACKDOOR_USER_STAGE_SIZE)
+
+/*
+ * User mode: event rings. With BACKDOOR_FEATURE_RING (and no
+ * BACKDOOR_FEATURE_SLOTS), SLOT_COUNT, RING_ENTRIES, SLOT_BASE and
+ * SLOT_STRIDE read the layout of the rings in the data channel, in slot
+ * blocks as above (their call word and result unused). A thread claims,
+ * rings and releases its ring with the operations of SLOT_ALLOC, DOORBELL
+ * and SLOT_FREE, the backend's way: the helper's pread(ctrl_fd, &word, 8,
+ * offset) at the register's offset (word: the value written, in; the
+ * value read, out), or a call slot request with OP.
+ */
 
 #endif /* QEMU_BACKDOOR_REGS_H */

@@ -41,8 +41,11 @@
  *        qemu_backdoor_slot_call() is inline, so is qemu_backdoor() after
  *        the thread's first call (a macro, see qemu_backdoor_seed_call());
  *        event rings: qemu_backdoor_post(), qemu_backdoor_slot_post(),
- *        qemu_backdoor_slot_flush(). With a 1.0 device, calls take the
- *        channel's lock as before and posting fails with ENOTSUP.
+ *        qemu_backdoor_slot_flush(), in system mode and in user mode
+ *        (FEATURES bit 3, either backend). With a 1.0 device, calls take
+ *        the channel's lock as before and posting fails with ENOTSUP.
+ *        Under the user-mode supervisor, the library serves the guest
+ *        memory requests of the callbacks while it waits for a call.
  */
 #ifndef QEMU_BACKDOOR_H
 #define QEMU_BACKDOOR_H
@@ -277,9 +280,11 @@ typedef struct qemu_backdoor_slot {
 /**
  * qemu_backdoor_channel_slot() - the calling thread's slot on a channel
  * @ch: the channel
- * Claims one on first use. Without slots (a 1.0 device, user mode, all
- * slots taken) the returned slot has index -1 and calls through it take
- * the channel's lock as qemu_backdoor_channel_call() does.
+ * Claims one on first use. Without slots (a 1.0 device, a user-mode
+ * channel without rings, all slots taken) the returned slot has index -1
+ * and calls through it take the channel's lock as
+ * qemu_backdoor_channel_call() does. In user mode a slot is a ring only:
+ * calls through it go the user-mode way (no lock either).
  * Returns: the slot, valid in this thread until the channel is closed;
  * NULL with errno set if out of memory.
  */
@@ -340,8 +345,9 @@ static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
  * @cmd: the event's command
  * @a0, @a1, @a2: its payload
  * Stores the event in the slot's ring. The host takes the ring's events in
- * order at the next call on the channel, at a flush, when the VM pauses
- * and at exit; the thread flushes (one exit) when the ring holds
+ * order at the next call on the channel (in user mode: of this thread), at
+ * a flush, when the VM pauses and at exit (user mode: also when the thread
+ * ends); the thread flushes (one exit) when the ring holds
  * @slot->threshold events, and when it is full (counted in @slot->full):
  * no event is dropped.
  * Returns: 0, or -1 with errno ENOTSUP when the channel has no rings.

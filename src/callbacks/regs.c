@@ -33,7 +33,12 @@ uint32_t backdoor_regs_features(const BackdoorRegs *r)
     uint32_t f = BACKDOOR_FEATURES;
 
     if (r->mode == QEMU_BACKDOOR_MODE_USER) {
-        return r->user_slots ? f | BACKDOOR_FEATURE_USER_SLOTS : f;
+        /* Rings without the slot calls of 1.1: calls go the user way */
+        if (r->slots && r->ring_entries) {
+            f |= BACKDOOR_FEATURE_RING;
+        }
+        return r->user_slots ? f | BACKDOOR_FEATURE_USER_SLOTS |
+                               BACKDOOR_FEATURE_USER_MEM : f;
     }
     if (r->slots) {
         f |= BACKDOOR_FEATURE_SLOTS;
@@ -42,6 +47,20 @@ uint32_t backdoor_regs_features(const BackdoorRegs *r)
         }
     }
     return f;
+}
+
+/*
+ * User mode with rings (FEATURES bit RING, not SLOTS) has the rings'
+ * layout registers of 1.1, not its slot operations and calls: those go
+ * the backend's way (docs/specs/backdoor.rst, "User mode: event rings").
+ */
+static bool backdoor_regs_user_ring_layout(const BackdoorRegs *r,
+                                           BackdoorReg reg)
+{
+    return r->mode == QEMU_BACKDOOR_MODE_USER &&
+           (backdoor_regs_features(r) & BACKDOOR_FEATURE_RING) &&
+           (reg == BACKDOOR_R_SLOT_COUNT || reg == BACKDOOR_R_RING_ENTRIES ||
+            reg == BACKDOOR_R_SLOT_BASE || reg == BACKDOOR_R_SLOT_STRIDE);
 }
 
 /* The register at @offset, or BACKDOOR_R_COUNT for a reserved offset. */
@@ -65,7 +84,8 @@ static BackdoorReg backdoor_regs_at(const BackdoorRegs *r, uint64_t offset,
         }
         reg = BACKDOOR_R_SLOT_CALL;
     }
-    if (backdoor_reg_info[reg].minor > minor) {
+    if (backdoor_reg_info[reg].minor > minor &&
+        !backdoor_regs_user_ring_layout(r, reg)) {
         return BACKDOOR_R_COUNT;
     }
     if (reg == BACKDOOR_R_SLOT_CALL) {

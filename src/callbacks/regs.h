@@ -20,8 +20,10 @@
  * offset order. ACCESS is RO, WO or RW; WIDTHS the access sizes it takes
  * (W4, or W48: 4 or 8 bytes, where a 4-byte access reads or writes the
  * low half); MINOR the register map 1.MINOR that added it. Registers of
- * 1.1 are there only with call slots (FEATURES bit SLOTS). SLOT_CALL is
- * the first of SLOT_COUNT registers 8 bytes apart: SLOT_CALL(n).
+ * 1.1 are there only with call slots (FEATURES bit SLOTS), but for the
+ * rings' layout (SLOT_COUNT to SLOT_STRIDE) in user mode with rings
+ * (FEATURES bit RING). SLOT_CALL is the first of SLOT_COUNT registers 8
+ * bytes apart: SLOT_CALL(n).
  */
 #define BACKDOOR_REG_LIST(X)                                            \
     X(ID,           BACKDOOR_REG_ID,            RO, W4,  0)             \
@@ -76,11 +78,11 @@ bool backdoor_data_size_ok(uint64_t size);
  * from its properties, a user-mode backend from its environment.
  */
 typedef struct BackdoorRegs {
-    qemu_backdoor_mode mode;    /* user mode serves register map 1.0 */
+    qemu_backdoor_mode mode;    /* user mode: 1.1 without slot calls */
     bool user_slots;            /* user mode: BASE.ctrl has call slots */
     void *data;                 /* the data channel */
     uint64_t data_size;
-    uint32_t slots;             /* 1.1 call slots; 0: none */
+    uint32_t slots;             /* 1.1 call slots (user mode: rings) */
     uint32_t ring_entries;      /* events per slot ring; 0: no rings */
     uint64_t slot_base;
     uint64_t slot_stride;

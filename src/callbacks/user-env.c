@@ -22,6 +22,19 @@ static struct {
     const char *dir;
 } made;
 
+const char *const backdoor_user_env_vars[] = {
+    "QEMU_BACKDOOR_LIB", "QEMU_BACKDOOR_ARGS", "QEMU_BACKDOOR_DATA_SIZE",
+    "QEMU_BACKDOOR_CALLBACKS_DIR", "QEMU_BACKDOOR_RINGS",
+    "QEMU_BACKDOOR_RING_ENTRIES", NULL,
+};
+
+void backdoor_user_env_hide(void)
+{
+    for (const char *const *v = backdoor_user_env_vars; *v; v++) {
+        unsetenv(*v);
+    }
+}
+
 static uint64_t parse_size(const char *s)
 {
     char *end;

@@ -17,11 +17,24 @@
  */
 uint64_t backdoor_user_data_size(void);
 
+/*
+ * The variables the backends read (NULL-terminated), which the guest does
+ * not see: backdoor_user_env_hide() takes them out of the environment.
+ */
+extern const char *const backdoor_user_env_vars[];
+void backdoor_user_env_hide(void);
+
 /* The same; a bad value ends the process with one line that names it. */
 uint64_t backdoor_user_data_size_or_die(void);
 
 /* QEMU_BACKDOOR_LIB; ends the process with one line when it is not set. */
 const char *backdoor_user_lib_or_die(void);
+
+/*
+ * The variables the backends read (NULL-terminated), which they take out
+ * of the guest's environment.
+ */
+extern const char *const backdoor_user_env_vars[];
 
 /*
  * Open (creating, mode 0600) a channel file at @path, which may be in a

@@ -32,15 +32,11 @@
 #include "compat.h"
 #include "loader.h"
 #include "regs.h"
+#include "ring.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
 
 #define BACKDOOR_CTRL_SIZE          0x1000
-#define BACKDOOR_SLOTS_DEFAULT      32
-#define BACKDOOR_RING_DEFAULT       128
-#define BACKDOOR_RING_MIN           8
-#define BACKDOOR_RING_MAX           65536
-#define BACKDOOR_BATCH_MAX          64      /* events per batch callback */
 
 struct BackdoorState {
     PCIDevice parent_obj;
@@ -209,8 +205,7 @@ static inline uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
 
 static uint8_t *backdoor_slot(BackdoorState *s, unsigned n)
 {
-    return (uint8_t *)s->regs.data + s->regs.slot_base +
-           n * s->regs.slot_stride;
+    return backdoor_ring_slot(&s->regs, n);
 }
 
 static uint64_t backdoor_ld64(bool be, const void *p)
@@ -228,60 +223,32 @@ static void backdoor_st64(bool be, void *p, uint64_t v)
 }
 
 /*
- * Hand the events of slot @n's ring to the library, oldest first, in
- * batches. The guest thread that owns the slot may be posting at the same
- * time on another vCPU: it publishes an event by storing HEAD after the
- * event (release), the host frees entries by storing TAIL after reading
- * them, so the ring needs no lock. All drains run under the BQL.
+ * Hand the events of slot @n's ring to the library (ring.c). The guest
+ * thread that owns the slot may be posting at the same time on another
+ * vCPU; the ring needs no lock for that. All drains run under the BQL.
  */
 static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
 {
-    uint8_t *blk = backdoor_slot(s, n);
-    uint8_t *ring = blk + BACKDOOR_SLOTBLK_RING;
-    qemu_backdoor_event ev[BACKDOOR_BATCH_MAX];
+    qemu_backdoor_batch batch = {
+        .producer = n,
+        .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
+        .mode = QEMU_BACKDOOR_MODE_SYSTEM,
+        .data = s->regs.data,
+        .data_size = s->regs.data_size,
+        .guest_big_endian = be,
+    };
     uint64_t head, tail;
 
-    if (!s->regs.ring_entries) {
-        return;
+    if (!s->callbacks) {
+        return;     /* a failed hot reload: the events wait for a library */
     }
-    head = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_HEAD);
-    tail = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_TAIL);
-    smp_mb_acquire();
-    if (head - tail > s->regs.ring_entries) {
+    if (!backdoor_ring_drain(s->callbacks, backdoor_slot(s, n),
+                             s->regs.ring_entries, &batch, &s->events, &head,
+                             &tail)) {
         backdoor_guest_error(s, "slot %u: ring HEAD 0x%" PRIx64 " is more "
                              "than %u events past TAIL 0x%" PRIx64 "; "
                              "dropping the ring's contents", n, head,
                              s->regs.ring_entries, tail);
-        backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, head);
-        return;
-    }
-    while (tail != head) {
-        qemu_backdoor_batch batch = {
-            .events = ev,
-            .producer = n,
-            .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
-            .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-            .data = s->regs.data,
-            .data_size = s->regs.data_size,
-            .guest_big_endian = be,
-        };
-
-        while (tail != head && batch.count < BACKDOOR_BATCH_MAX) {
-            const uint8_t *e = ring + (tail & (s->regs.ring_entries - 1)) *
-                               BACKDOOR_EVENT_SIZE;
-            qemu_backdoor_event *d = &ev[batch.count++];
-
-            d->cmd = backdoor_ld64(be, e);
-            for (int i = 0; i < BACKDOOR_EVENT_ARGS; i++) {
-                d->arg[i] = backdoor_ld64(be, e + 8 + 8 * i);
-            }
-            tail++;
-        }
-        s->events += batch.count;
-        backdoor_callbacks_batch(s->callbacks, &batch);
-        /* The entries are read: the guest may reuse them */
-        smp_mb_release();
-        backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, tail);
     }
 }
 
@@ -338,18 +305,12 @@ static bool backdoor_access_ok(BackdoorState *s, hwaddr addr, unsigned size,
 static uint64_t backdoor_slot_alloc(BackdoorState *s)
 {
     unsigned n = find_first_zero_bit(s->slot_used, s->regs.slots);
-    bool be = backdoor_guest_big_endian(s);
-    uint8_t *blk;
 
     if (n >= s->regs.slots) {
         return 0xffffffffu;
     }
     set_bit(n, s->slot_used);
-    blk = backdoor_slot(s, n);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_WORD, 0);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_RESULT, 0);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_HEAD, 0);
-    backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, 0);
+    backdoor_ring_reset(backdoor_slot(s, n), backdoor_guest_big_endian(s));
     return n;
 }
 
@@ -627,6 +588,10 @@ static void backdoor_reload(BackdoorState *s, const char *name, Error **errp)
     if (was_running) {
         pause_all_vcpus();
     }
+    /* What the guest posted is the old library's: before its exit */
+    if (old) {
+        backdoor_drain_all(s, s->big_endian);
+    }
     backdoor_callbacks_stop(old);
     if (backdoor_callbacks_start(new, backdoor_init_info(s, s->callbacks_args,
                                                          &info), &err)) {
@@ -721,48 +686,20 @@ static void backdoor_vm_change(void *opaque, bool running, RunState state)
     }
 }
 
-/*
- * Lay the slots out at the end of the data channel, below the 64 bytes
- * that hold the 1.0 call word. They may take half of it: fewer ring
- * entries, then fewer slots, until they fit.
- */
+/* The slots and their rings at the end of the data channel (ring.c) */
 static bool backdoor_layout_slots(BackdoorState *s, Error **errp)
 {
-    BackdoorRegs *r = &s->regs;
-    uint64_t room = r->data_size / 2;
+    g_autoptr(GError) err = NULL;
 
-    if (r->slots > BACKDOOR_SLOTS_MAX) {
-        error_setg(errp, "backdoor: slots=%u is more than %u",
-                   r->slots, BACKDOOR_SLOTS_MAX);
+    if (!backdoor_ring_layout(&s->regs, "slots", "ring-entries", &err)) {
+        error_setg(errp, "backdoor: %s", err->message);
         return false;
     }
-    if (r->ring_entries && (!is_power_of_2(r->ring_entries) ||
-                            r->ring_entries < BACKDOOR_RING_MIN ||
-                            r->ring_entries > BACKDOOR_RING_MAX)) {
-        error_setg(errp, "backdoor: ring-entries=%u is not 0 or a power of "
-                   "two from %u to %u", r->ring_entries, BACKDOOR_RING_MIN,
-                   BACKDOOR_RING_MAX);
-        return false;
-    }
-    if (!r->slots) {
-        r->ring_entries = 0;
+    if (!s->regs.slots) {
         return true;
     }
-    for (;;) {
-        r->slot_stride = BACKDOOR_SLOTBLK_RING +
-                         (uint64_t)r->ring_entries * BACKDOOR_EVENT_SIZE;
-        if ((uint64_t)r->slots * r->slot_stride <= room) {
-            break;
-        }
-        if (r->ring_entries > BACKDOOR_RING_MIN) {
-            r->ring_entries /= 2;
-        } else {
-            r->slots = MAX(room / r->slot_stride, 1);
-        }
-    }
-    r->slot_base = r->data_size - 64 - (uint64_t)r->slots * r->slot_stride;
-    s->slot_used = bitmap_new(r->slots);
-    s->vm_slots = r->slots;
+    s->slot_used = bitmap_new(s->regs.slots);
+    s->vm_slots = s->regs.slots;
     return true;
 }
 
@@ -892,7 +829,7 @@ static const Property backdoor_properties[] = {
                      BACKDOOR_DATA_SIZE_DEFAULT),
     /* call slots and event rings (register map 1.1) */
     DEFINE_PROP_UINT32("slots", BackdoorState, regs.slots,
-                       BACKDOOR_SLOTS_DEFAULT),
+                       BACKDOOR_RING_SLOTS_DEFAULT),
     DEFINE_PROP_UINT32("ring-entries", BackdoorState, regs.ring_entries,
                        BACKDOOR_RING_DEFAULT),
 };

@@ -98,6 +98,7 @@ static qemu_backdoor_channel *channel_open(const BackdoorTransport *t,
     }
     ch->transport = t;
     ch->ctrl_fd = -1;
+    ch->stage_fd = -1;
     if (t->open(ch, where) < 0) {
         free(ch);
         return NULL;
@@ -202,7 +203,7 @@ void qemu_backdoor_close(qemu_backdoor_channel *ch)
  */
 static inline uint64_t channel_call(qemu_backdoor_channel *ch, uint64_t cmd)
 {
-    if (ch->nslots) {
+    if (ch->slot_calls) {
         /* Register map 1.1: the thread's own slot, no lock */
         qemu_backdoor_slot *slot = backdoor_thread_slot(ch);
 
@@ -308,7 +309,7 @@ uint64_t (qemu_backdoor)(uint64_t cmd)
                        "qemu_backdoor_init()");
         return UINT64_MAX;
     }
-    if (ch->nslots) {
+    if (ch->slot_calls) {
         slot = backdoor_thread_slot(ch);
         if (slot && slot->call_reg) {
             /* The thread's next calls go straight to it, inline */

@@ -81,8 +81,11 @@ struct qemu_backdoor_channel {
     volatile uint64_t *call_word;
     /* user mode */
     int ctrl_fd;
+    int stage_fd;               /* read-write, for guest memory requests */
+    bool user_mem;              /* serve them (BACKDOOR_FEATURE_USER_MEM) */
     volatile uint8_t *slots;    /* call slot area, or NULL: pread path */
     /* call slots and rings (register map 1.1), slots.c */
+    bool slot_calls;            /* SLOT_CALL registers (system mode) */
     uint32_t nslots;            /* 0: the device has none */
     uint32_t ring_entries;      /* 0: no rings */
     uint64_t slot_base;
@@ -95,12 +98,16 @@ struct qemu_backdoor_channel {
  * data_size and its own fields) or sets the error and returns -1, undoing
  * what it did; call runs under ch->lock, and is NULL for the PCI
  * transport, whose call (backdoor_pci_call) is inline in the call path.
+ * slot_op is the operation of register @reg (SLOT_ALLOC, SLOT_FREE,
+ * DOORBELL) with @value written: the value read (SLOT_ALLOC), else 0.
  */
 struct BackdoorTransport {
     qemu_backdoor_guest_mode mode;
     int (*open)(qemu_backdoor_channel *ch, const char *where);
     uint64_t (*call)(qemu_backdoor_channel *ch, uint64_t cmd);
     void (*close)(qemu_backdoor_channel *ch);
+    uint64_t (*slot_op)(qemu_backdoor_channel *ch, unsigned reg,
+                        uint64_t value);
     /* call may run in several threads at once: no lock around it */
     bool call_threadsafe;
 };
@@ -132,8 +139,14 @@ static inline void backdoor_ctrl_write32(qemu_backdoor_channel *ch,
 uint64_t backdoor_channel_call_locked(qemu_backdoor_channel *ch,
                                       uint64_t cmd);
 
-/* slots.c: read the slot layout at open, release the slots at close. */
+/*
+ * slots.c: read the slot layout of a PCI device at open; use a layout
+ * (both modes; one that does not fit leaves the channel without slots);
+ * release the slots at close.
+ */
 void backdoor_slots_open(qemu_backdoor_channel *ch);
+void backdoor_slots_layout(qemu_backdoor_channel *ch, uint32_t n,
+                           uint32_t entries, uint64_t base, uint64_t stride);
 void backdoor_slots_close(qemu_backdoor_channel *ch);
 
 /*

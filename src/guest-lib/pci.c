@@ -359,9 +359,21 @@ fail:
     return -1;
 }
 
+/* SLOT_ALLOC is read; SLOT_FREE and DOORBELL are written (one exit) */
+static uint64_t pci_slot_op(qemu_backdoor_channel *ch, unsigned reg,
+                            uint64_t value)
+{
+    if (reg == BACKDOOR_REG_SLOT_ALLOC) {
+        return backdoor_ctrl_read32(ch, reg);
+    }
+    backdoor_ctrl_write32(ch, reg, value);
+    return 0;
+}
+
 const BackdoorTransport backdoor_pci_transport = {
     .mode = QEMU_BACKDOOR_GUEST_SYSTEM,
     .open = pci_open,
     /* no .call: backdoor_pci_call() runs inline in the call path */
     .close = pci_close,
+    .slot_op = pci_slot_op,
 };

@@ -42,7 +42,7 @@ static void slot_release(BackdoorSlotNode *n)
     }
     /* A slot of an older generation is the parent process's, not ours */
     if (n->slot.index >= 0 && n->gen == slots_gen) {
-        backdoor_ctrl_write32(ch, BACKDOOR_REG_SLOT_FREE, n->slot.index);
+        ch->transport->slot_op(ch, BACKDOOR_REG_SLOT_FREE, n->slot.index);
     }
     if (n->seed) {
         /* The owner's next qemu_backdoor() goes out of line */
@@ -96,24 +96,9 @@ static void slot_init_once(void)
     pthread_atfork(NULL, NULL, slot_fork_child);
 }
 
-void backdoor_slots_open(qemu_backdoor_channel *ch)
+void backdoor_slots_layout(qemu_backdoor_channel *ch, uint32_t n,
+                           uint32_t entries, uint64_t base, uint64_t stride)
 {
-    uint32_t features = backdoor_ctrl_read32(ch, BACKDOOR_REG_FEATURES);
-    uint32_t n, entries;
-    uint64_t base, stride;
-
-    if (!(features & BACKDOOR_FEATURE_SLOTS) ||
-        ch->ctrl_size < BACKDOOR_REG_SLOT_CALL(1)) {
-        return;
-    }
-    n = backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_COUNT);
-    entries = features & BACKDOOR_FEATURE_RING ?
-              backdoor_ctrl_read32(ch, BACKDOOR_REG_RING_ENTRIES) : 0;
-    base = backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_BASE);
-    stride = backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_STRIDE);
-    if (n > (ch->ctrl_size - BACKDOOR_REG_SLOT_CALL(0)) / 8) {
-        n = (ch->ctrl_size - BACKDOOR_REG_SLOT_CALL(0)) / 8;
-    }
     /* A layout that does not fit: use the 1.0 call word instead */
     if (!n || stride < BACKDOOR_SLOTBLK_RING ||
         (entries & (entries - 1)) ||
@@ -126,6 +111,27 @@ void backdoor_slots_open(qemu_backdoor_channel *ch)
     ch->ring_entries = entries;
     ch->slot_base = base;
     ch->slot_stride = stride;
+}
+
+void backdoor_slots_open(qemu_backdoor_channel *ch)
+{
+    uint32_t features = backdoor_ctrl_read32(ch, BACKDOOR_REG_FEATURES);
+    uint32_t n;
+
+    if (!(features & BACKDOOR_FEATURE_SLOTS) ||
+        ch->ctrl_size < BACKDOOR_REG_SLOT_CALL(1)) {
+        return;
+    }
+    n = backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_COUNT);
+    if (n > (ch->ctrl_size - BACKDOOR_REG_SLOT_CALL(0)) / 8) {
+        n = (ch->ctrl_size - BACKDOOR_REG_SLOT_CALL(0)) / 8;
+    }
+    backdoor_slots_layout(ch, n, features & BACKDOOR_FEATURE_RING ?
+                          backdoor_ctrl_read32(ch, BACKDOOR_REG_RING_ENTRIES) :
+                          0,
+                          backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_BASE),
+                          backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_STRIDE));
+    ch->slot_calls = ch->nslots != 0;
 }
 
 void backdoor_slots_close(qemu_backdoor_channel *ch)
@@ -153,15 +159,17 @@ static BackdoorSlotNode *slot_claim(qemu_backdoor_channel *ch)
     s->channel = ch;
     s->index = -1;
     s->head = &s->no_ring;          /* limit 0: every post is slow */
-    idx = ch->nslots ? backdoor_ctrl_read32(ch, BACKDOOR_REG_SLOT_ALLOC) :
-                       UINT32_MAX;
+    idx = ch->nslots ? (uint32_t)ch->transport->slot_op(
+                           ch, BACKDOOR_REG_SLOT_ALLOC, 0) : UINT32_MAX;
     if (idx < ch->nslots) {
         blk = (volatile char *)ch->data + ch->slot_base + idx *
               ch->slot_stride;
         s->index = idx;
-        s->call_word = (volatile uint64_t *)(blk + BACKDOOR_SLOTBLK_WORD);
-        s->call_reg = (volatile uint64_t *)((volatile char *)ch->ctrl +
-                                            BACKDOOR_REG_SLOT_CALL(idx));
+        if (ch->slot_calls) {
+            s->call_word = (volatile uint64_t *)(blk + BACKDOOR_SLOTBLK_WORD);
+            s->call_reg = (volatile uint64_t *)((volatile char *)ch->ctrl +
+                                                BACKDOOR_REG_SLOT_CALL(idx));
+        }
         if (ch->ring_entries) {
             s->head = (uint64_t *)(blk + BACKDOOR_SLOTBLK_HEAD);
             s->tail = (volatile uint64_t *)(blk + BACKDOOR_SLOTBLK_TAIL);
@@ -225,7 +233,8 @@ uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,
         backdoor_error(ENODEV, "call through the slot of a closed channel");
         return UINT64_MAX;
     }
-    if (slot->index < 0) {
+    if (slot->index < 0 || !slot->call_word) {
+        /* No slot, or a ring without a call word (user mode) */
         return ch->transport->call_threadsafe ? ch->transport->call(ch, cmd) :
                backdoor_channel_call_locked(ch, cmd);
     }
@@ -237,11 +246,12 @@ uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,
     return r | (slot->call_word[BACKDOOR_SLOTBLK_RESULT / 8] >> 32 << 32);
 }
 
-/* Ring DOORBELL; the device took the events during the write. */
+/* Ring DOORBELL; the host took the events before it returned. */
 static uint64_t slot_doorbell(qemu_backdoor_slot *slot, uint32_t flags)
 {
-    backdoor_ctrl_write32(slot->channel, BACKDOOR_REG_DOORBELL,
-                          slot->index | flags);
+    qemu_backdoor_channel *ch = slot->channel;
+
+    ch->transport->slot_op(ch, BACKDOOR_REG_DOORBELL, slot->index | flags);
     return __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
 }
 
@@ -259,7 +269,7 @@ int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
 
     if (!slot->tail) {
         return backdoor_error(ENOTSUP, "%s has no event rings (register "
-                              "map 1.1 in system mode)",
+                              "map 1.1; see docs/guest.md)",
                               slot->channel ? slot->channel->name :
                               "a closed channel");
     }

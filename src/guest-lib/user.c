@@ -24,6 +24,9 @@
 
 static void user_close(qemu_backdoor_channel *ch)
 {
+    if (ch->stage_fd >= 0) {
+        close(ch->stage_fd);
+    }
     if (ch->slots) {
         munmap((void *)ch->slots, BACKDOOR_USER_SLOTS_SIZE);
     }
@@ -35,34 +38,61 @@ static void user_close(qemu_backdoor_channel *ch)
     }
 }
 
+/* What the registers of a user-mode channel say. */
+typedef struct UserRegs {
+    uint32_t features;
+    uint64_t data_size;
+    uint32_t slots, entries;    /* event rings (BACKDOOR_FEATURE_RING) */
+    uint64_t slot_base, slot_stride;
+} UserRegs;
+
+/*
+ * A 64-bit register: under the supervisor the file's 8 bytes, whatever
+ * this guest's word size; under the helper an emulated 4-byte load, the
+ * low half (the values are below 4 GiB), which 32-bit guests can make.
+ */
+static uint64_t reg64(volatile uint8_t *regs, unsigned off, uint32_t features)
+{
+    uint64_t v;
+
+    if (features & BACKDOOR_FEATURE_USER_SLOTS) {
+        memcpy(&v, (void *)(regs + off), sizeof(v));
+        return v;
+    }
+    return *(volatile uint32_t *)(regs + off);
+}
+
 /*
  * The registers, read from a mapping of the register page: the helper
  * emulates these loads (one signal each, at open); the supervisor wrote
  * the values into the file. Unserved, the file's registers read as zeros:
  * DATA_SIZE tells whether someone serves the channel.
  */
-static uint64_t served_data_size(int fd, uint32_t *features)
+static void read_registers(int fd, UserRegs *r)
 {
     volatile uint8_t *regs;
-    uint64_t size;
 
-    regs = mmap(NULL, BACKDOOR_REG_END, PROT_READ, MAP_SHARED, fd, 0);
+    memset(r, 0, sizeof(*r));
+    regs = mmap(NULL, BACKDOOR_REG_END_1_1, PROT_READ, MAP_SHARED, fd, 0);
     if (regs == MAP_FAILED) {
-        return 0;
+        return;
     }
-    *features = *(volatile uint32_t *)(regs + BACKDOOR_REG_FEATURES);
-    if (*features & BACKDOOR_FEATURE_USER_SLOTS) {
-        /* File bytes: the 64-bit value, whatever this guest's word size */
-        memcpy(&size, (void *)(regs + BACKDOOR_REG_DATA_SIZE), sizeof(size));
-    } else {
-        /* Emulated: a 4-byte read is the low half, also for 32-bit guests */
-        size = *(volatile uint32_t *)(regs + BACKDOOR_REG_DATA_SIZE);
+    r->features = *(volatile uint32_t *)(regs + BACKDOOR_REG_FEATURES);
+    r->data_size = reg64(regs, BACKDOOR_REG_DATA_SIZE, r->features);
+    if (r->features & BACKDOOR_FEATURE_RING) {
+        r->slots = *(volatile uint32_t *)(regs + BACKDOOR_REG_SLOT_COUNT);
+        r->entries = *(volatile uint32_t *)(regs + BACKDOOR_REG_RING_ENTRIES);
+        r->slot_base = reg64(regs, BACKDOOR_REG_SLOT_BASE, r->features);
+        r->slot_stride = reg64(regs, BACKDOOR_REG_SLOT_STRIDE, r->features);
     }
-    munmap((void *)regs, BACKDOOR_REG_END);
-    return size;
+    munmap((void *)regs, BACKDOOR_REG_END_1_1);
 }
 
-/* The slot area sits after the register page; it is mapped writable. */
+/*
+ * The slot area sits after the register page; it is mapped writable. The
+ * read-write descriptor stays open for the supervisor's guest memory
+ * requests (the stages in BASE.ctrl).
+ */
 static int map_slots(qemu_backdoor_channel *ch, const char *ctrl_path)
 {
     int fd = open(ctrl_path, O_RDWR | O_CLOEXEC);
@@ -73,12 +103,13 @@ static int map_slots(qemu_backdoor_channel *ch, const char *ctrl_path)
     }
     p = mmap(NULL, BACKDOOR_USER_SLOTS_SIZE, PROT_READ | PROT_WRITE,
              MAP_SHARED, fd, BACKDOOR_USER_SLOTS_OFFSET);
-    close(fd);
     if (p == MAP_FAILED) {
+        close(fd);
         return backdoor_error(errno, "cannot map the call slots of %s: %s",
                               ctrl_path, strerror(errno));
     }
     ch->slots = p;
+    ch->stage_fd = fd;
     return 0;
 }
 
@@ -86,8 +117,8 @@ static int user_open(qemu_backdoor_channel *ch, const char *base)
 {
     char ctrl_path[PATH_MAX], data_path[PATH_MAX];
     struct stat ctrl_st, data_st;
-    uint64_t served;
-    uint32_t id, features = 0;
+    UserRegs regs;
+    uint32_t id;
     int data_fd;
 
     if (snprintf(ctrl_path, sizeof(ctrl_path), "%s.ctrl", base) >=
@@ -126,21 +157,22 @@ static int user_open(qemu_backdoor_channel *ch, const char *base)
         close(data_fd);
         goto fail;
     }
-    served = served_data_size(ch->ctrl_fd, &features);
-    if (served != (uint64_t)data_st.st_size) {
-        if (served == 0) {
+    read_registers(ch->ctrl_fd, &regs);
+    if (regs.data_size != (uint64_t)data_st.st_size) {
+        if (regs.data_size == 0) {
             backdoor_error(ENODEV, "no user-mode helper serves %s (its "
                            "DATA_SIZE register reads 0): run the program "
                            "with qemu-backdoor qemu-<arch>", base);
         } else {
             backdoor_error(ENODEV, "%s: DATA_SIZE register says %" PRIu64
-                           " bytes, %s has %jd", base, served, data_path,
+                           " bytes, %s has %jd", base, regs.data_size,
+                           data_path,
                            (intmax_t)data_st.st_size);
         }
         close(data_fd);
         goto fail;
     }
-    if (features & BACKDOOR_FEATURE_USER_SLOTS) {
+    if (regs.features & BACKDOOR_FEATURE_USER_SLOTS) {
         if (ctrl_st.st_size < BACKDOOR_USER_SLOTS_OFFSET +
                               BACKDOOR_USER_SLOTS_SIZE) {
             backdoor_error(ENODEV, "%s announces call slots but has none",
@@ -152,6 +184,7 @@ static int user_open(qemu_backdoor_channel *ch, const char *base)
             close(data_fd);
             goto fail;
         }
+        ch->user_mem = regs.features & BACKDOOR_FEATURE_USER_MEM;
     }
     ch->data_size = data_st.st_size;
     ch->data = mmap(NULL, ch->data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -167,6 +200,10 @@ static int user_open(qemu_backdoor_channel *ch, const char *base)
     if (!ch->name) {
         backdoor_error(ENOMEM, "out of memory");
         goto fail;
+    }
+    if (regs.features & BACKDOOR_FEATURE_RING) {
+        backdoor_slots_layout(ch, regs.slots, regs.entries, regs.slot_base,
+                              regs.slot_stride);
     }
     return 0;
 
@@ -256,11 +293,54 @@ static volatile uint8_t *slot_claim(qemu_backdoor_channel *ch, unsigned *n)
     return NULL;
 }
 
-static uint64_t slot_call(qemu_backdoor_channel *ch, uint64_t cmd)
+/*
+ * A guest memory request of the supervisor, posted in our slot while we
+ * wait for our call (docs/specs/backdoor.rst, "Guest memory"): copy with
+ * a system call of our own, which QEMU checks as any other: guest range
+ * to the stage (pwrite), stage to the guest range (pread), or only check
+ * that the range can be written (a pread past the end of the file).
+ */
+static void serve_memory(qemu_backdoor_channel *ch, volatile uint8_t *slot)
+{
+    volatile uint32_t *ctl = slot32(slot, BACKDOOR_SLOT_MEM_CTL);
+    uint32_t c = __atomic_load_n(ctl, __ATOMIC_ACQUIRE);
+    uint32_t req = BACKDOOR_MEM_OP(c);
+    uint64_t addr = *(volatile uint64_t *)(slot + BACKDOOR_SLOT_MEM_ADDR);
+    uint32_t len = *slot32(slot, BACKDOOR_SLOT_MEM_LEN);
+    off_t stage = BACKDOOR_USER_STAGE_OFFSET +
+                  (off_t)BACKDOOR_MEM_STAGE(c) * BACKDOOR_USER_STAGE_SIZE;
+    void *p = (void *)(uintptr_t)addr;
+    ssize_t n = -1;
+    int32_t r;
+
+    errno = EFAULT;
+    if (addr > UINTPTR_MAX || addr + len - 1 > UINTPTR_MAX) {
+        /* not an address of this (32-bit) guest */
+    } else if (req == BACKDOOR_MEM_READ) {
+        n = pwrite(ch->stage_fd, p, len, stage);
+    } else if (req == BACKDOOR_MEM_WRITE) {
+        n = pread(ch->stage_fd, p, len, stage);
+    } else if (req == BACKDOOR_MEM_CHECK_WRITE) {
+        /* At the end of the file: QEMU checks the range, writes nothing */
+        n = pread(ch->stage_fd, p, len, BACKDOOR_USER_CTRL_FILE_SIZE) == 0 ?
+            (ssize_t)len : -1;
+    } else {
+        errno = EINVAL;
+    }
+    r = n == (ssize_t)len ? 0 : n >= 0 ? -EFAULT : -errno;
+    *slot32(slot, BACKDOOR_SLOT_MEM_RESULT) = (uint32_t)r;
+    __atomic_store_n(ctl, 0, __ATOMIC_SEQ_CST);
+    futex(ctl, FUTEX_WAKE, 1);
+}
+
+/* A request @op (BACKDOOR_SLOT_OP_*) with @cmd in a claimed slot */
+static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
+                             uint64_t cmd)
 {
     volatile uint32_t *bell = slot32(ch->slots, BACKDOOR_SLOTS_DOORBELL);
     volatile uint8_t *slot;
-    volatile uint32_t *done;
+    volatile uint32_t *done, *mem, *waiting, *wake;
+    uint32_t mem_op = ch->user_mem ? BACKDOOR_SLOT_OP_MEM : 0;
     uint64_t result;
     uint32_t seq;
     unsigned n;
@@ -272,8 +352,12 @@ static uint64_t slot_call(qemu_backdoor_channel *ch, uint64_t cmd)
         return UINT64_MAX;
     }
     done = slot32(slot, BACKDOOR_SLOT_DONE);
+    mem = slot32(slot, BACKDOOR_SLOT_MEM_CTL);
+    waiting = slot32(slot, BACKDOOR_SLOT_WAITING);
+    wake = slot32(slot, BACKDOOR_SLOT_WAKE);
     *(volatile uint64_t *)(slot + BACKDOOR_SLOT_CMD) = cmd;
     *slot32(slot, BACKDOOR_SLOT_TID) = slot_tid;
+    *slot32(slot, BACKDOOR_SLOT_OP) = op | mem_op;
     seq = *slot32(slot, BACKDOOR_SLOT_REQ) + 1;
     /* Publish REQ, then look for a sleeping server: pairs with its sleep */
     __atomic_store_n(slot32(slot, BACKDOOR_SLOT_REQ), seq, __ATOMIC_SEQ_CST);
@@ -285,6 +369,9 @@ static uint64_t slot_call(qemu_backdoor_channel *ch, uint64_t cmd)
     }
     for (unsigned i = 0; i < SLOT_SPIN &&
          __atomic_load_n(done, __ATOMIC_ACQUIRE) != seq; i++) {
+        if (mem_op && __atomic_load_n(mem, __ATOMIC_ACQUIRE)) {
+            serve_memory(ch, slot);
+        }
     }
     if (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
         /* Not answered yet: the server may be in another call, wake one */
@@ -292,16 +379,32 @@ static uint64_t slot_call(qemu_backdoor_channel *ch, uint64_t cmd)
         futex(bell, FUTEX_WAKE, 1);
     }
     while (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
-        /* Pairs with the server's "store DONE, then read WAITING" */
-        __atomic_store_n(slot32(slot, BACKDOOR_SLOT_WAITING), 1,
-                         __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(done, __ATOMIC_SEQ_CST) != seq) {
-            futex(done, FUTEX_WAIT, seq - 1);
+        /*
+         * Pairs with the server's "store DONE (or MEM_CTL), then read
+         * WAITING". Serving memory requests, sleep on WAKE, read before
+         * DONE and MEM_CTL: a request comes without DONE changing, and
+         * the server changes WAKE after either. Otherwise on DONE, as
+         * older servers wake.
+         */
+        uint32_t w = __atomic_load_n(wake, __ATOMIC_ACQUIRE);
+
+        __atomic_store_n(waiting, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(done, __ATOMIC_SEQ_CST) != seq &&
+            !(mem_op && __atomic_load_n(mem, __ATOMIC_SEQ_CST))) {
+            if (mem_op) {
+                futex(wake, FUTEX_WAIT, w);
+            } else {
+                futex(done, FUTEX_WAIT, seq - 1);
+            }
         }
-        __atomic_store_n(slot32(slot, BACKDOOR_SLOT_WAITING), 0,
-                         __ATOMIC_RELAXED);
+        __atomic_store_n(waiting, 0, __ATOMIC_RELAXED);
+        if (mem_op && __atomic_load_n(mem, __ATOMIC_ACQUIRE)) {
+            serve_memory(ch, slot);
+        }
     }
     result = *(volatile uint64_t *)(slot + BACKDOOR_SLOT_RESULT);
+    /* A guest that does not store OP makes calls: leave it as such */
+    *slot32(slot, BACKDOOR_SLOT_OP) = BACKDOOR_SLOT_OP_CALL;
     __atomic_store_n(slot32(slot, BACKDOOR_SLOT_OWNER), 0, __ATOMIC_RELEASE);
     slot_hint = n;
     return result;
@@ -309,7 +412,30 @@ static uint64_t slot_call(qemu_backdoor_channel *ch, uint64_t cmd)
 
 static uint64_t user_call(qemu_backdoor_channel *ch, uint64_t cmd)
 {
-    return ch->slots ? slot_call(ch, cmd) : pread_call(ch, cmd);
+    return ch->slots ? slot_request(ch, BACKDOOR_SLOT_OP_CALL, cmd) :
+                       pread_call(ch, cmd);
+}
+
+/*
+ * The event rings' operations: the helper's pread() at the register's
+ * offset, the supervisor's slot request.
+ */
+static uint64_t user_slot_op(qemu_backdoor_channel *ch, unsigned reg,
+                             uint64_t value)
+{
+    uint64_t buf = value;
+
+    if (ch->slots) {
+        return slot_request(ch, reg == BACKDOOR_REG_SLOT_ALLOC ?
+                                BACKDOOR_SLOT_OP_ALLOC :
+                            reg == BACKDOOR_REG_SLOT_FREE ?
+                                BACKDOOR_SLOT_OP_FREE :
+                                BACKDOOR_SLOT_OP_DOORBELL, value);
+    }
+    if (pread(ch->ctrl_fd, &buf, sizeof(buf), reg) != sizeof(buf)) {
+        return UINT64_MAX;
+    }
+    return buf;
 }
 
 const BackdoorTransport backdoor_user_transport = {
@@ -323,4 +449,5 @@ const BackdoorTransport backdoor_user_transport = {
      */
     .call_threadsafe = true,
     .close = user_close,
+    .slot_op = user_slot_op,
 };

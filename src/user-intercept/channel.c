@@ -4,11 +4,11 @@
  */
 #define _GNU_SOURCE
 #include "channel.h"
+#include "events.h"
 #include "qemu-syms.h"
 #include "user-env.h"
+#include "user-reload.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -23,6 +23,7 @@ static struct {
     uint64_t call_offset;
     uint64_t guest_errors;
     int cleaned;
+    BackdoorUserLib reload;     /* what a hot reload swaps */
 } bd;
 
 /* RESULT is per guest thread: each thread reads the result of its call. */
@@ -34,67 +35,22 @@ static uint64_t guest_error(void)
     return UINT64_MAX;
 }
 
-/*
- * Hot reload (BASE.reload): a swap waits until no guest thread is in a
- * call and keeps new calls out until it is done. Each calling thread has
- * its own in-call flag, so a call writes only its own cache line; the
- * swap sets "swapping" and then waits for every flag to clear.
- */
-typedef struct CallSlot {
-    int in_call;
-    struct CallSlot *next, *prev;
-} CallSlot;
-
-static __thread CallSlot *thread_slot;
-static CallSlot slots = { .next = &slots, .prev = &slots };
-static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_key_t slot_key;
-static int swapping;
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t swap_done = PTHREAD_COND_INITIALIZER;
-
-static void slot_free(void *opaque)
+/* The library while the channel is open; NULL once it is closed. */
+static BackdoorCallbacks *channel_callbacks(void)
 {
-    CallSlot *slot = opaque;
-
-    pthread_mutex_lock(&slots_lock);
-    slot->prev->next = slot->next;
-    slot->next->prev = slot->prev;
-    pthread_mutex_unlock(&slots_lock);
-    g_free(slot);
+    return __atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE) ? NULL : bd.cb;
 }
 
-static CallSlot *call_begin(void)
+/* A thread that claimed a ring ends (events.h) */
+static void channel_thread_gone(void)
 {
-    CallSlot *slot = thread_slot;
+    BackdoorGate *gate = backdoor_gate_enter();
+    BackdoorCallbacks *cb = channel_callbacks();
 
-    if (!slot) {
-        slot = thread_slot = g_new0(CallSlot, 1);
-        pthread_mutex_lock(&slots_lock);
-        slot->next = slots.next;
-        slot->prev = &slots;
-        slots.next->prev = slot;
-        slots.next = slot;
-        pthread_mutex_unlock(&slots_lock);
-        pthread_setspecific(slot_key, slot);
+    if (cb) {
+        backdoor_events_thread_gone(cb);
     }
-    for (;;) {
-        __atomic_store_n(&slot->in_call, 1, __ATOMIC_SEQ_CST);
-        if (!__atomic_load_n(&swapping, __ATOMIC_SEQ_CST)) {
-            return slot;
-        }
-        __atomic_store_n(&slot->in_call, 0, __ATOMIC_SEQ_CST);
-        pthread_mutex_lock(&swap_lock);
-        while (__atomic_load_n(&swapping, __ATOMIC_SEQ_CST)) {
-            pthread_cond_wait(&swap_done, &swap_lock);
-        }
-        pthread_mutex_unlock(&swap_lock);
-    }
-}
-
-static void call_end(CallSlot *slot)
-{
-    __atomic_store_n(&slot->in_call, 0, __ATOMIC_RELEASE);
+    backdoor_gate_leave(gate);
 }
 
 /* Guest memory for callbacks (ABI 2): the process's virtual addresses */
@@ -115,6 +71,8 @@ static int user_guest_write(const qemu_backdoor_call *call, uint64_t addr,
 void backdoor_user_serve(BackdoorCallbacks *cb, const BackdoorRegs *regs,
                          const char *id, char *args)
 {
+    g_autoptr(GError) err = NULL;
+
     bd.cb = cb;
     bd.regs = *regs;
     bd.regs.guest_read = user_guest_read;
@@ -123,8 +81,38 @@ void backdoor_user_serve(BackdoorCallbacks *cb, const BackdoorRegs *regs,
     bd.args = args;
     bd.owner = getpid();
     bd.call_offset = backdoor_regs_call_offset_reset(&bd.regs);
-    pthread_key_create(&slot_key, slot_free);
+    if (!backdoor_events_init(&bd.regs, channel_thread_gone, &err)) {
+        backdoor_user_die("%s", err->message);
+    }
     backdoor_user_active = true;
+}
+
+char *backdoor_user_reload_start(void)
+{
+    g_autoptr(GError) err = NULL;
+
+    bd.reload = (BackdoorUserLib) {
+        .cb = &bd.cb,
+        .args = &bd.args,
+        .closed = &bd.cleaned,
+        .info = backdoor_regs_info(&bd.regs, NULL, bd.id,
+                                   backdoor_user_big_endian),
+        .before_stop = backdoor_events_before_swap,
+    };
+    backdoor_user_reload_listen(&bd.reload, bd.id, &err);
+    return err ? g_strdup(err->message) : NULL;
+}
+
+uint64_t backdoor_user_ring_op(uint64_t offset, uint64_t value)
+{
+    BackdoorGate *gate = backdoor_gate_enter();
+    BackdoorCallbacks *cb = channel_callbacks();
+    uint64_t r = cb ? backdoor_events_op(cb, offset, value,
+                                         backdoor_qemu_vcpu_index()) :
+                      guest_error();
+
+    backdoor_gate_leave(gate);
+    return r;
 }
 
 uint64_t backdoor_user_call(uint64_t cmd)
@@ -132,12 +120,18 @@ uint64_t backdoor_user_call(uint64_t cmd)
     qemu_backdoor_call call = backdoor_regs_call(&bd.regs, cmd,
                                                  backdoor_user_big_endian,
                                                  backdoor_qemu_vcpu_index());
-    CallSlot *slot = call_begin();
+    BackdoorGate *gate = backdoor_gate_enter();
+    BackdoorCallbacks *cb = channel_callbacks();
 
     /* After the owner's exit ran (an exec that then failed): no library */
-    thread_result = __atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE) ?
-                    guest_error() : backdoor_callbacks_call(bd.cb, &call);
-    call_end(slot);
+    if (!cb) {
+        thread_result = guest_error();
+    } else {
+        /* A call sees the events its thread posted before it */
+        backdoor_events_before_call(cb, call.vcpu_index);
+        thread_result = backdoor_callbacks_call(cb, &call);
+    }
+    backdoor_gate_leave(gate);
     return thread_result;
 }
 uint64_t backdoor_user_reg_read(uint64_t offset, unsigned size)
@@ -215,10 +209,15 @@ bool backdoor_user_is_owner(void)
 
 void backdoor_user_cleanup(void)
 {
-    if (!backdoor_user_active ||
-        __atomic_exchange_n(&bd.cleaned, 1, __ATOMIC_SEQ_CST)) {
+    if (!backdoor_user_active) {
         return;
     }
+    backdoor_user_reload_stop();    /* a swap in progress ends first */
+    if (__atomic_exchange_n(&bd.cleaned, 1, __ATOMIC_SEQ_CST)) {
+        return;
+    }
+    /* The process's own rings go to its own copy of the library */
+    backdoor_events_at_exit(bd.cb);
     if (getpid() != bd.owner) {
         /* What the child's calls printed; the parent's went before fork */
         fflush(NULL);
@@ -228,58 +227,4 @@ void backdoor_user_cleanup(void)
     backdoor_callbacks_unload(bd.cb);
     /* QEMU leaves with exit_group(): flush what the callbacks printed */
     fflush(NULL);
-}
-
-char *backdoor_user_reload(const char *name, const char *args)
-{
-    g_autoptr(GError) err = NULL;
-    g_autoptr(GError) restart_err = NULL;
-    BackdoorCallbacks *new = backdoor_callbacks_open(name, &err);
-    qemu_backdoor_info info;
-    char *error = NULL;
-    CallSlot *slot;
-
-    if (!new) {
-        return g_strdup(err->message);
-    }
-    __atomic_store_n(&swapping, 1, __ATOMIC_SEQ_CST);
-    pthread_mutex_lock(&slots_lock);
-    for (slot = slots.next; slot != &slots; slot = slot->next) {
-        while (__atomic_load_n(&slot->in_call, __ATOMIC_SEQ_CST)) {
-            sched_yield();
-        }
-    }
-    pthread_mutex_unlock(&slots_lock);
-
-    if (!__atomic_load_n(&bd.cleaned, __ATOMIC_ACQUIRE)) {
-        info = backdoor_regs_info(&bd.regs, args, bd.id,
-                                  backdoor_user_big_endian);
-        backdoor_callbacks_stop(bd.cb);
-        if (backdoor_callbacks_start(new, &info, &err)) {
-            backdoor_callbacks_close(bd.cb);
-            bd.cb = new;
-            g_free(bd.args);
-            bd.args = g_strdup(args);
-            new = NULL;
-        } else {
-            error = g_strdup_printf("%s; kept callbacks '%s'", err->message,
-                                    backdoor_callbacks_name(bd.cb));
-            info.args = bd.args;
-            if (!backdoor_callbacks_start(bd.cb, &info, &restart_err)) {
-                /* Calls get guest errors from now on, as after an exec */
-                fprintf(stderr, PROG ": %s: no callbacks now\n",
-                        restart_err->message);
-                __atomic_store_n(&bd.cleaned, 1, __ATOMIC_RELEASE);
-            }
-        }
-    } else {
-        error = g_strdup("the channel is closed");
-    }
-
-    pthread_mutex_lock(&swap_lock);
-    __atomic_store_n(&swapping, 0, __ATOMIC_SEQ_CST);
-    pthread_cond_broadcast(&swap_done);
-    pthread_mutex_unlock(&swap_lock);
-    backdoor_callbacks_close(new);
-    return error;
 }

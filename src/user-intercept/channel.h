@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The helper's channel: the callback library, the registers of
- * docs/specs/backdoor.rst ("User mode") and the calls, and the files made
- * for it (user-env.h), removed at the end. The start-up sets it up; the
- * interposers, the fault emulation, the hot reload socket and the exec
- * hook use it.
+ * docs/specs/backdoor.rst ("User mode") and the calls, the event rings
+ * (events.h), hot reload (user-reload.h), and the files made for it
+ * (user-env.h), removed at the end. The start-up sets it up; the
+ * interposers, the fault emulation and the exec hook use it.
  */
 #ifndef BACKDOOR_CHANNEL_H
 #define BACKDOOR_CHANNEL_H
@@ -34,10 +34,16 @@ void backdoor_user_reg_write(uint64_t offset, unsigned size, uint64_t value);
 uint64_t backdoor_user_call(uint64_t cmd);
 
 /*
- * Swap the library for @name with @args, as the device does on qom-set
- * (docs/callbacks.rst, "Hot reload"). Returns NULL or the error.
+ * Serve hot reload on BASE.reload (src/callbacks/user-reload.h): NULL,
+ * or the error (g_malloc()ed) when the socket cannot be made.
  */
-char *backdoor_user_reload(const char *name, const char *args);
+char *backdoor_user_reload_start(void);
+
+/*
+ * An event ring's operation: an 8-byte pread() of BASE.ctrl at @offset
+ * (events.h) with @value in the buffer; returns what goes back there.
+ */
+uint64_t backdoor_user_ring_op(uint64_t offset, uint64_t value);
 
 /*
  * In the owner (the process that ran the library's init): run the

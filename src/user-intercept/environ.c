@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "environ.h"
+#include "user-env.h"
 
 #include <dlfcn.h>
 #include <glib.h>
@@ -62,14 +63,14 @@ static void hide_preload(void)
  */
 static bool hidden_variable(const char *entry)
 {
-    static const char *const hide[] = {
-        "QEMU_BACKDOOR_LIB=", "QEMU_BACKDOOR_ARGS=",
-        "QEMU_BACKDOOR_DATA_SIZE=", "QEMU_BACKDOOR_CALLBACKS_DIR=",
-        "LD_PRELOAD=",
-    };
+    const char *eq = strchr(entry, '=');
 
-    for (size_t i = 0; i < G_N_ELEMENTS(hide); i++) {
-        if (g_str_has_prefix(entry, hide[i])) {
+    if (!eq || g_str_has_prefix(entry, "LD_PRELOAD=")) {
+        return !!eq;
+    }
+    for (const char *const *v = backdoor_user_env_vars; *v; v++) {
+        if (strlen(*v) == (size_t)(eq - entry) &&
+            !strncmp(entry, *v, eq - entry)) {
             return true;
         }
     }
@@ -150,9 +151,6 @@ static void hide_environ_block(void)
 void backdoor_environ_hide(void)
 {
     hide_preload();
-    unsetenv("QEMU_BACKDOOR_LIB");
-    unsetenv("QEMU_BACKDOOR_ARGS");
-    unsetenv("QEMU_BACKDOOR_DATA_SIZE");
-    unsetenv("QEMU_BACKDOOR_CALLBACKS_DIR");
+    backdoor_user_env_hide();
     hide_environ_block();
 }

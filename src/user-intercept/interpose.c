@@ -11,6 +11,7 @@
 #undef _FILE_OFFSET_BITS
 #include "channel.h"
 #include "descriptors.h"
+#include "events.h"
 #include "libc.h"
 #include "mappings.h"
 #include "qemu-syms.h"
@@ -121,17 +122,19 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags,
 
 /*
  * The fast path: QEMU emulates a guest pread64 with a libc pread64 on the
- * guest's buffer in place, so the call costs no signal.
+ * guest's buffer in place, so the call costs no signal. The event rings'
+ * operations take the same path at their registers' offsets (events.h).
  */
 EXPORT ssize_t pread64(int fd, void *buf, size_t count, off64_t offset)
 {
-    if (backdoor_user_active && count == 8 &&
-        offset == BACKDOOR_REG_CALL && buf &&
+    if (backdoor_user_active && count == 8 && buf &&
+        (offset == BACKDOOR_REG_CALL || backdoor_events_is_op(offset)) &&
         backdoor_descriptors_on_ctrl_file_cached(fd)) {
-        uint64_t cmd = qemu_backdoor_ld64(backdoor_user_big_endian, buf);
+        uint64_t v = qemu_backdoor_ld64(backdoor_user_big_endian, buf);
 
-        qemu_backdoor_st64(backdoor_user_big_endian, buf,
-                           backdoor_user_call(cmd));
+        v = offset == BACKDOOR_REG_CALL ? backdoor_user_call(v) :
+            backdoor_user_ring_op(offset, v);
+        qemu_backdoor_st64(backdoor_user_big_endian, buf, v);
         return 8;
     }
     return backdoor_libc()->pread64(fd, buf, count, offset);

@@ -15,9 +15,9 @@
 #include "exits.h"
 #include "fault.h"
 #include "qemu-syms.h"
-#include "reload.h"
 #include "sigsegv.h"
 #include "user-env.h"
+#include "user-ring.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -269,6 +269,9 @@ static void backdoor_user_init(void)
         .mode = QEMU_BACKDOOR_MODE_USER,
         .data_size = backdoor_user_data_size_or_die(),
     };
+    if (!backdoor_user_rings_layout(&st.regs, &err)) {
+        backdoor_user_die("%s", err->message);
+    }
     reap_stale_dirs();
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
@@ -282,7 +285,7 @@ static void backdoor_user_init(void)
         backdoor_user_die("%s", err->message);
     }
     backdoor_user_serve(cb, &st.regs, st.base, args);
-    error = backdoor_reload_start(st.base);
+    error = backdoor_user_reload_start();
     if (error) {
         backdoor_user_die("%s", error);
     }

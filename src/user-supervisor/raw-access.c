@@ -120,7 +120,10 @@ static uint64_t reg_read(const RawThread *t, uint64_t offset, unsigned size)
                                             ch.big_endian));
         break;
     default:
-        v = UINT64_MAX;
+        /* The event rings' layout (SLOT_COUNT to SLOT_STRIDE) */
+        if (!backdoor_regs_fixed(ch.regs, reg, &v)) {
+            v = UINT64_MAX;
+        }
     }
     return v & mask;
 }

@@ -17,8 +17,11 @@
 #define _GNU_SOURCE
 #include "loader.h"
 #include "regs.h"
+#include "supervisor.h"
 #include "trace.h"
 #include "user-env.h"
+#include "user-reload.h"
+#include "user-ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +73,9 @@ static struct {
     char *base;
     char *ctrl_path;
     char *data_path;
+    char *args;                 /* QEMU_BACKDOOR_ARGS, kept for the library */
+    int closed;                 /* a failed hot reload left no library */
+    BackdoorUserLib reload;     /* what a hot reload swaps */
     pid_t qemu;
     int stop;
     struct {
@@ -79,32 +85,7 @@ static struct {
     int next_index;
 } sv;
 
-/* Guest-order accessors for the shared pages. */
-static uint32_t ld32(const void *p)
-{
-    uint32_t v = __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
-
-    return sv.big_endian ? GUINT32_FROM_BE(v) : GUINT32_FROM_LE(v);
-}
-
-static void st32(void *p, uint32_t v)
-{
-    v = sv.big_endian ? GUINT32_TO_BE(v) : GUINT32_TO_LE(v);
-    __atomic_store_n((uint32_t *)p, v, __ATOMIC_SEQ_CST);
-}
-
-static uint64_t ld64(const void *p)
-{
-    uint64_t v = __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
-
-    return sv.big_endian ? GUINT64_FROM_BE(v) : GUINT64_FROM_LE(v);
-}
-
-static void st64(void *p, uint64_t v)
-{
-    v = sv.big_endian ? GUINT64_TO_BE(v) : GUINT64_TO_LE(v);
-    __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE);
-}
+bool sv_big_endian;
 
 /* Shared (not private) futexes: the guest's are on the same file page. */
 static long futex(void *addr, int op, uint32_t val)
@@ -173,7 +154,8 @@ static void spawn_server(void)
 {
     g_mutex_lock(&srv.lock);
     if (srv.count < MAX_SERVERS &&
-        !pthread_create(&srv.threads[srv.count], NULL, server, NULL)) {
+        !pthread_create(&srv.threads[srv.count], NULL, server,
+                        GUINT_TO_POINTER(srv.count))) {
         srv.count++;
         __atomic_add_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
     }
@@ -245,6 +227,7 @@ static void serve(unsigned i)
     uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
     uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
     uint32_t tid = ld32(slot + BACKDOOR_SLOT_TID);
+    uint32_t op = ld32(slot + BACKDOOR_SLOT_OP);
     qemu_backdoor_call call;
 
     if (tid != last_tid || !tid) {
@@ -259,12 +242,15 @@ static void serve(unsigned i)
         spawn_server();         /* for calls that come meanwhile */
     }
 
-    st64(slot + BACKDOOR_SLOT_RESULT, backdoor_callbacks_call(sv.cb, &call));
+    st64(slot + BACKDOOR_SLOT_RESULT,
+         sv_request(&sv.cb, &sv.closed, slot, &call, tid));
     /* Publish DONE, then look for a sleeper: pairs with the guest's wait */
     st32(slot + BACKDOOR_SLOT_DONE, req);
     __atomic_store_n(&srv.serving[i], 0, __ATOMIC_RELEASE);
-    if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
-                        __ATOMIC_SEQ_CST)) {
+    if (op & BACKDOOR_SLOT_OP_MEM) {
+        sv_wake_caller(slot);   /* it sleeps on WAITING */
+    } else if (__atomic_load_n((uint32_t *)(slot + BACKDOOR_SLOT_WAITING),
+                               __ATOMIC_SEQ_CST)) {
         futex(slot + BACKDOOR_SLOT_DONE, FUTEX_WAKE, INT_MAX);
     }
 }
@@ -279,7 +265,9 @@ static void serve(unsigned i)
 static void check_raw_stores(void)
 {
     for (unsigned off = BACKDOOR_REG_CMD; off < 4096; off += 8) {
-        if (*(volatile uint64_t *)(sv.reg_page + off) &&
+        /* (the rings' layout registers are in the file) */
+        if ((off < BACKDOOR_REG_SLOT_COUNT || off >= BACKDOOR_REG_SLOT_ALLOC) &&
+            *(volatile uint64_t *)(sv.reg_page + off) &&
             !__atomic_exchange_n(&sv.raw_reported, 1, __ATOMIC_RELAXED)) {
             fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s "
                     "and it made no call: raw register accesses are served "
@@ -304,7 +292,8 @@ uint64_t supervisor_call(uint32_t tid, uint64_t cmd)
     index = vcpu_index(tid);
     g_mutex_unlock(&srv.lock);
     call = backdoor_regs_call(&sv.regs, cmd, sv.big_endian, index);
-    return backdoor_callbacks_call(sv.cb, &call);
+    /* As a slot's call: its thread's events first, no hot reload meanwhile */
+    return sv_raw_call(&sv.cb, &sv.closed, &call, tid);
 }
 
 static void server_sleep(uint32_t bell)
@@ -348,7 +337,7 @@ static void *server(void *opaque)
     sigset_t all;
     int i, no = 0;
 
-    (void)opaque;
+    sv_server_index = GPOINTER_TO_UINT(opaque);
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     __atomic_sub_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);   /* awake */
@@ -361,6 +350,7 @@ static void *server(void *opaque)
             set_sleeping(0);
             poll_slots();
             check_raw_stores();
+            sv_rings_idle(&sv.cb, &sv.closed);
             /*
              * Stop polling. The guest publishes REQ, then reads SLEEPING
              * and, if set, rings DOORBELL; we set SLEEPING, then look at
@@ -434,8 +424,10 @@ static void make_files(const char *base)
 {
     static const BackdoorReg fixed[] = {
         BACKDOOR_R_ID, BACKDOOR_R_FEATURES, BACKDOOR_R_DATA_SIZE,
+        BACKDOOR_R_SLOT_COUNT, BACKDOOR_R_RING_ENTRIES, BACKDOOR_R_SLOT_BASE,
+        BACKDOOR_R_SLOT_STRIDE,
     };
-    uint8_t regs[BACKDOOR_REG_DATA_SIZE + 8] = { 0 };
+    uint8_t regs[BACKDOOR_REG_SLOT_ALLOC] = { 0 };
     int fd;
 
     if (base && *base) {
@@ -460,12 +452,13 @@ static void make_files(const char *base)
         backdoor_regs_store_fixed(&sv.regs, fixed[i], sv.big_endian, regs);
     }
     if (pwrite(fd, regs, sizeof(regs), 0) != sizeof(regs) ||
-        ftruncate(fd, BACKDOOR_USER_SLOTS_OFFSET + BACKDOOR_USER_SLOTS_SIZE)) {
+        ftruncate(fd, BACKDOOR_USER_CTRL_FILE_SIZE)) {
         backdoor_user_die("cannot write %s: %s", sv.ctrl_path,
                           strerror(errno));
     }
-    sv.reg_page = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
-                           BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
+    /* The registers, the slots and the server threads' stages */
+    sv.reg_page = map_file(fd, BACKDOOR_USER_CTRL_FILE_SIZE, 0,
+                           sv.ctrl_path);
     sv.slots = sv.reg_page + BACKDOOR_USER_SLOTS_OFFSET;
     close(fd);
 
@@ -630,6 +623,7 @@ int main(int argc, char **argv)
     }
     argv[1] = qemu;
     sv.big_endian = target_big_endian(qemu);
+    sv_big_endian = sv.big_endian;
 
     lib = backdoor_user_lib_or_die();
     sv.regs = (BackdoorRegs) {
@@ -637,8 +631,15 @@ int main(int argc, char **argv)
         .user_slots = true,
         .data_size = backdoor_user_data_size_or_die(),
     };
+    if (!backdoor_user_rings_layout(&sv.regs, &err)) {
+        backdoor_user_die("%s", err->message);
+    }
     raw = trace_wanted();
     make_files(getenv("QEMU_BACKDOOR_PATH"));
+    if (!sv_rings_init(&sv.regs, &err)) {
+        backdoor_user_die("%s", err->message);
+    }
+    sv_guest_memory_init(sv.reg_page, &sv.stop);
     if (raw) {
         TraceChannel ch = {
             .ctrl_path = sv.ctrl_path,
@@ -651,17 +652,27 @@ int main(int argc, char **argv)
         trace_split(&ch);
     }
 
-    info = backdoor_regs_info(&sv.regs, getenv("QEMU_BACKDOOR_ARGS"),
-                              sv.base, sv.big_endian);
+    sv.args = g_strdup(getenv("QEMU_BACKDOOR_ARGS"));
+    info = backdoor_regs_info(&sv.regs, sv.args, sv.base, sv.big_endian);
     sv.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!sv.cb) {
         backdoor_user_die("%s", err->message);
     }
+    sv.reload = (BackdoorUserLib) {
+        .cb = &sv.cb,
+        .args = &sv.args,
+        .closed = &sv.closed,
+        .info = info,
+        .before_stop = sv_rings_before_swap,
+    };
+    backdoor_user_reload_listen(&sv.reload, sv.base, &err);
+    if (err) {
+        backdoor_callbacks_unload(sv.cb);
+        backdoor_user_die("%s", err->message);
+    }
 
     /* What the guest sees: the base, none of our own settings */
-    unsetenv("QEMU_BACKDOOR_LIB");
-    unsetenv("QEMU_BACKDOOR_ARGS");
-    unsetenv("QEMU_BACKDOOR_DATA_SIZE");
+    backdoor_user_env_hide();
     setenv("QEMU_BACKDOOR_PATH", sv.base, 1);
     fflush(NULL);
 
@@ -716,6 +727,11 @@ int main(int argc, char **argv)
         pthread_join(t, NULL);
     }
     check_raw_stores();
+    backdoor_user_reload_stop();    /* a swap in progress ends first */
+    if (!sv.closed) {
+        /* Posted before QEMU ended: the data channel still holds them */
+        sv_rings_exit(sv.cb);
+    }
     backdoor_callbacks_unload(sv.cb);
     sv.cb = NULL;
     fflush(NULL);

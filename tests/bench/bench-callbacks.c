@@ -21,7 +21,10 @@ static struct {
     char pad[56];
 } counters[BENCH_VCPUS + 1];
 
-/* Batches of one device run one at a time (under QEMU's global lock) */
+/*
+ * Batches of one device run one at a time (under QEMU's global lock); in
+ * user mode those of different producers may run at once: atomic counts
+ */
 static struct {
     uint64_t count, lost, reordered;
     uint64_t next[BENCH_PRODUCERS];
@@ -38,13 +41,14 @@ static void bench_batch(const qemu_backdoor_batch *b)
         }
         next = &events.next[e->arg[1]];
         if (e->arg[0] < *next) {
-            events.reordered++;
+            __atomic_add_fetch(&events.reordered, 1, __ATOMIC_RELAXED);
         } else {
-            events.lost += e->arg[0] - *next;
+            __atomic_add_fetch(&events.lost, e->arg[0] - *next,
+                               __ATOMIC_RELAXED);
             *next = e->arg[0] + 1;
         }
     }
-    events.count += b->count;
+    __atomic_add_fetch(&events.count, b->count, __ATOMIC_RELAXED);
 }
 
 static uint64_t bench_call(const qemu_backdoor_call *call)
@@ -59,9 +63,10 @@ static uint64_t bench_call(const qemu_backdoor_call *call)
         }
         return 0;
     case BENCH_CMD_EVENTS:
-        return events.count;
+        return __atomic_load_n(&events.count, __ATOMIC_RELAXED);
     case BENCH_CMD_EVBAD:
-        return events.lost << 32 | events.reordered;
+        return __atomic_load_n(&events.lost, __ATOMIC_RELAXED) << 32 |
+               __atomic_load_n(&events.reordered, __ATOMIC_RELAXED);
     case BENCH_CMD_COUNT:
         for (int i = 0; i <= BENCH_VCPUS; i++) {
             sum += __atomic_load_n(&counters[i].calls, __ATOMIC_RELAXED);

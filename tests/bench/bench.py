@@ -201,6 +201,7 @@ def user_mode(table, arch):
     table.add(where, res, 'getppid')
     fast = table.add(where, res, 'backdoor-call', 'getppid')
     table.target('%s: library call / getppid' % where, fast, '<=', 2.0)
+    user_events(table, where, res, [LAUNCHER, qemu, guest], env)
     # The host baseline cannot run inside the guest's process: pair each
     # repetition of the trapped store with a host SIGSEGV run right before
     # it, and take the median of the per-pair ratios.
@@ -221,6 +222,21 @@ def user_mode(table, arch):
             table.threads.append((where, nt, cps, lost, wrong))
             table.target('%s: %d threads, lost + wrong calls' % (where, nt),
                          float(lost + wrong), '<=', 0)
+
+
+def user_events(table, where, res, cmd, env):
+    """Event rings in user mode: posting one event against a plain guest
+    store (in the same repetitions), and events/s with 1, 2 and 4
+    producers, none lost or reordered."""
+    post = table.add(where, res, 'backdoor-post', 'plain-store')
+    table.target('%s: posting one event / plain store' % where, post, '<=',
+                 10)
+    for t in (1, 2, 4):
+        res, _ = parse(run(cmd + ['events', str(t), str(N * 10)], env))
+        for nt, eps, lost, reordered, full in res.get('EVENTS', []):
+            table.events.append((where, nt, eps, lost, reordered, full))
+            table.target('%s: %d producers, lost + reordered events' %
+                         (where, nt), lost + reordered, '<=', 0)
 
 
 def static_qemus(arch):
@@ -254,9 +270,11 @@ def user_mode_supervisor(table, arch):
     for where, qemu in qemus:
         res, _ = parse(run([LAUNCHER, qemu, guest, 'user', str(N),
                             str(REPS)], env))
+        table.add(where, res, 'plain-store')
         table.add(where, res, 'getppid')
         call = table.add(where, res, 'backdoor-call', 'getppid')
         table.target('%s: library call / getppid' % where, call, '<=', 1.0)
+        user_events(table, where, res, [LAUNCHER, qemu, guest], env)
         res, _ = parse(run([LAUNCHER, qemu, guest, 'user-isolated', str(N),
                             str(REPS)], env))
         for q in ('p50', 'p90'):

@@ -13,7 +13,8 @@
  * 1; the count is its state, saved and loaded by the hooks. Except:
  *
  *   cmd 2  guest memory read: data[0] guest address, data[8] length;
- *          the bytes go to data offset 64; returns the helper's result
+ *          the bytes go to data offset 64; returns the helper's result;
+ *          data[16]: milliseconds to wait first (the caller goes to sleep)
  *   cmd 3  guest memory write: data offset 64 to the guest, same args
  */
 #include <qemu-backdoor-callbacks.h>
@@ -21,6 +22,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define STATE_MAGIC 0x5354415445763100ull    /* "STATEv1\0" */
 
@@ -47,6 +49,11 @@ static uint64_t state_call(const qemu_backdoor_call *call)
     uint64_t n, addr, len;
 
     if (call->cmd == 2 || call->cmd == 3) {
+        struct timespec delay = {
+            .tv_nsec = qemu_backdoor_data_ld64(call, 16) % 1000 * 1000000,
+        };
+
+        nanosleep(&delay, NULL);
         addr = qemu_backdoor_data_ld64(call, 0);
         len = qemu_backdoor_data_ld64(call, 8);
         if (len > call->data_size - 64) {

@@ -49,7 +49,11 @@ QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version = 1;
 QEMU_BACKDOOR_EXPORT int qemu_backdoor_callbacks_version =
     QEMU_BACKDOOR_CALLBACKS_VERSION;
 
-/* Batches of one device never run concurrently (they run under the BQL) */
+/*
+ * Batches of one device never run concurrently (they run under the BQL);
+ * in user mode those of different producers may, as calls do: counters
+ * are atomic, each stream has one producer.
+ */
 static void test_batch(const qemu_backdoor_batch *b)
 {
     TestState *s = b->opaque;
@@ -70,14 +74,15 @@ static void test_batch(const qemu_backdoor_batch *b)
             uint64_t *next = &s->next[e->arg[1]];
 
             if (e->arg[0] < *next) {
-                s->reordered++;
+                __atomic_add_fetch(&s->reordered, 1, __ATOMIC_RELAXED);
             } else {
-                s->lost += e->arg[0] - *next;
+                __atomic_add_fetch(&s->lost, e->arg[0] - *next,
+                                   __ATOMIC_RELAXED);
                 *next = e->arg[0] + 1;
             }
         }
     }
-    s->events += b->count;
+    __atomic_add_fetch(&s->events, b->count, __ATOMIC_SEQ_CST);
     if (s->log) {
         fflush(s->log);
     }
@@ -100,9 +105,10 @@ static uint64_t test_call(const qemu_backdoor_call *call)
     case TEST_CMD_VCPU:
         return (uint64_t)(int64_t)call->vcpu_index;
     case TEST_CMD_EVENTS:
-        return s->events;
+        return __atomic_load_n(&s->events, __ATOMIC_SEQ_CST);
     case TEST_CMD_EVSTATS:
-        return s->lost << 32 | s->reordered;
+        return __atomic_load_n(&s->lost, __ATOMIC_RELAXED) << 32 |
+               __atomic_load_n(&s->reordered, __ATOMIC_RELAXED);
     case TEST_CMD_EVRESET:
         s->events = s->lost = s->reordered = 0;
         memset(s->next, 0, sizeof(s->next));

@@ -1180,6 +1180,38 @@ def test_ring_drains():
              'no event twice, none lost')
 
 
+@tap.test('/backdoor/ring/drain-at-pause-and-reload')
+def test_ring_pause():
+    """The VM runs, then `stop`: the events posted before reach the batch
+    callback at the pause (vcpu_index -1); a hot reload hands the old
+    library its events before its exit."""
+    log = os.path.join(workdir, 'ring-pause.log')
+    with start(log=log, extra=',slots=2,ring-entries=8') as q:
+        setup_bars(q)
+        _, entries, base, stride = slot_regs(q)
+        claim(q)
+        evs = [(EVENT_SEQ, i, 0, 0x500 + i) for i in range(5)]
+        post(q, base, stride, 0, evs)
+        q.qmp_cmd('cont')
+        check_eq(q.qmp_cmd('query-status')['status'], 'running',
+                 'the VM runs')
+        check_eq(logged_events(log), [], 'running: no event delivered yet')
+        q.qmp_cmd('stop')
+        check_eq(logged_events(log), evs, 'stop: the events, in order')
+        check(any(l.startswith('batch producer=0 vcpu=-1 count=5')
+                  for l in read_log(log)), 'one batch, drained by the host')
+        evs2 = [(EVENT_SEQ, 5 + i, 0, 0) for i in range(3)]
+        post(q, base, stride, 0, evs2)
+        q.qmp_cmd('qom-set', path='/machine/peripheral/bd0',
+                  property='callbacks', value=LIB)
+        lines = read_log(log)
+        exits = [i for i, l in enumerate(lines) if l.startswith('exit ')]
+        events = [i for i, l in enumerate(lines) if l.startswith('event ')]
+        check(len(exits) == 1 and len(events) == 8 and events[-1] < exits[0],
+              'a reload delivers the events to the old library before its '
+              'exit: %s' % lines[-6:])
+
+
 @tap.test('/backdoor/compat/abi1-library')
 def test_abi1_library():
     log = os.path.join(workdir, 'v1.log')

@@ -25,31 +25,35 @@ static void check(bool ok, const char *name, const char *why)
     failed |= !ok;
 }
 
-/* The spec's table: offset (RO/WO/RW, widths) : name; 1.1 with slots */
+/*
+ * The spec's table: offset (RO/WO/RW, widths) : name; 1.1 with slots; the
+ * rings' layout, which user mode with rings has too
+ */
 typedef struct SpecReg {
     uint64_t offset;
     const char *name;
     bool read, write;
     bool wide;                  /* 4 or 8 bytes; else 4 only */
     bool v1_1;
+    bool layout;
 } SpecReg;
 
 static const SpecReg spec[] = {
-    { 0x00, "ID",           true,  false, false, false },
-    { 0x04, "FEATURES",     true,  false, false, false },
-    { 0x08, "DATA_SIZE",    true,  false, true,  false },
-    { 0x10, "CMD",          false, true,  true,  false },
-    { 0x18, "RESULT",       true,  false, true,  false },
-    { 0x1c, "RESULT_HI",    true,  false, false, false },
-    { 0x20, "CALL_OFFSET",  true,  true,  true,  false },
-    { 0x28, "CALL",         true,  false, true,  false },
-    { 0x30, "SLOT_COUNT",   true,  false, false, true },
-    { 0x34, "RING_ENTRIES", true,  false, false, true },
-    { 0x38, "SLOT_BASE",    true,  false, true,  true },
-    { 0x40, "SLOT_STRIDE",  true,  false, true,  true },
-    { 0x48, "SLOT_ALLOC",   true,  false, false, true },
-    { 0x4c, "SLOT_FREE",    false, true,  false, true },
-    { 0x50, "DOORBELL",     false, true,  false, true },
+    { 0x00, "ID",           true,  false, false, false, false },
+    { 0x04, "FEATURES",     true,  false, false, false, false },
+    { 0x08, "DATA_SIZE",    true,  false, true,  false, false },
+    { 0x10, "CMD",          false, true,  true,  false, false },
+    { 0x18, "RESULT",       true,  false, true,  false, false },
+    { 0x1c, "RESULT_HI",    true,  false, false, false, false },
+    { 0x20, "CALL_OFFSET",  true,  true,  true,  false, false },
+    { 0x28, "CALL",         true,  false, true,  false, false },
+    { 0x30, "SLOT_COUNT",   true,  false, false, true,  true },
+    { 0x34, "RING_ENTRIES", true,  false, false, true,  true },
+    { 0x38, "SLOT_BASE",    true,  false, true,  true,  true },
+    { 0x40, "SLOT_STRIDE",  true,  false, true,  true,  true },
+    { 0x48, "SLOT_ALLOC",   true,  false, false, true,  false },
+    { 0x4c, "SLOT_FREE",    false, true,  false, true,  false },
+    { 0x50, "DOORBELL",     false, true,  false, true,  false },
 };
 
 static const unsigned sizes[] = { 1, 2, 3, 4, 5, 8, 16, 32, 64 };
@@ -66,11 +70,15 @@ static BackdoorAccess spec_access(const Config *c, uint64_t offset,
                                   const char **name, int *slot)
 {
     const SpecReg *r = NULL;
+    bool user = c->regs.mode == QEMU_BACKDOOR_MODE_USER;
     bool wide;
 
     *slot = -1;
     for (size_t i = 0; i < sizeof(spec) / sizeof(spec[0]); i++) {
-        if (spec[i].offset == offset && (!spec[i].v1_1 || c->regs.slots)) {
+        if (spec[i].offset == offset &&
+            (!spec[i].v1_1 ||
+             (c->regs.slots && (!user ||
+                                (spec[i].layout && c->regs.ring_entries))))) {
             r = &spec[i];
         }
     }
@@ -80,8 +88,8 @@ static BackdoorAccess spec_access(const Config *c, uint64_t offset,
             return BACKDOOR_ACCESS_DIRECTION;
         }
         wide = r->wide;
-    } else if (c->regs.slots && offset >= 0x100 && offset % 8 == 0 &&
-               (offset - 0x100) / 8 < c->regs.slots) {
+    } else if (!user && c->regs.slots && offset >= 0x100 &&
+               offset % 8 == 0 && (offset - 0x100) / 8 < c->regs.slots) {
         *name = "SLOT_CALL";
         *slot = (offset - 0x100) / 8;
         if (write) {
@@ -229,11 +237,11 @@ static void test_store_fixed(void)
         .data_size = 0x12345678000ull,
     };
     static const uint8_t be[16] = {
-        0x42, 0x44, 0x01, 0x00, 0, 0, 0, 3,
+        0x42, 0x44, 0x01, 0x01, 0, 0, 0, 0x13,
         0, 0, 0x01, 0x23, 0x45, 0x67, 0x80, 0,
     };
     static const uint8_t le[16] = {
-        0x00, 0x01, 0x44, 0x42, 3, 0, 0, 0,
+        0x01, 0x01, 0x44, 0x42, 0x13, 0, 0, 0,
         0, 0x80, 0x67, 0x45, 0x23, 0x01, 0, 0,
     };
     uint8_t page[16];
@@ -402,11 +410,21 @@ int main(void)
     const Config configs[] = {
         { "user-helper", {
             .mode = QEMU_BACKDOOR_MODE_USER, .data_size = 1 << 20 },
-          0x42440100, 0x1 },
+          0x42440101, 0x1 },
         { "user-supervisor", {
             .mode = QEMU_BACKDOOR_MODE_USER, .user_slots = true,
             .data_size = 4096 },
-          0x42440100, 0x3 },
+          0x42440101, 0x13 },
+        { "user-helper-rings", {
+            .mode = QEMU_BACKDOOR_MODE_USER, .data_size = 1 << 20,
+            .slots = 32, .ring_entries = 128, .slot_base = 0xdf7c0,
+            .slot_stride = 0x1040 },
+          0x42440101, 0x9 },
+        { "user-supervisor-rings", {
+            .mode = QEMU_BACKDOOR_MODE_USER, .user_slots = true,
+            .data_size = 4096, .slots = 6, .ring_entries = 8,
+            .slot_base = 0x880, .slot_stride = 0x140 },
+          0x42440101, 0x1b },
         { "system-no-slots", {
             .mode = QEMU_BACKDOOR_MODE_SYSTEM, .data_size = 1 << 20 },
           0x42440101, 0x1 },

@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ring-layout.h"
+
 #define REG_ID          0x00
 #define REG_FEATURES    0x04
 #define REG_DATA_SIZE   0x08
@@ -60,20 +62,23 @@
 #define REG_RESULT_HI   0x1c
 #define REG_CALL_OFFSET 0x20
 #define REG_CALL        0x28
-#define BACKDOOR_ID     0x42440100u
+#define BACKDOOR_ID     0x42440101u
 #define CMD_VCPU        0xf00d0001u
 #define CTRL_SIZE       0x10000
 
 static const unsigned regs[] = {
     REG_ID, REG_FEATURES, REG_DATA_SIZE, REG_CMD, REG_RESULT,
-    REG_RESULT_HI, REG_CALL_OFFSET, REG_CALL,
+    REG_RESULT_HI, REG_CALL_OFFSET, REG_CALL, REG_SLOT_COUNT,
+    REG_RING_ENTRIES, REG_SLOT_BASE, REG_SLOT_STRIDE, REG_SLOT_ALLOC,
+    REG_SLOT_FREE, REG_DOORBELL,
 };
 
 static volatile uint8_t *ctrl;
 static int ctrl_fd;
 static bool supervisor;         /* FEATURES bit 1: call slots */
 static bool aligned_only;       /* BACKDOOR_FUZZ_ALIGNED */
-static uint8_t file_regs[16];   /* the file's ID, FEATURES, DATA_SIZE */
+/* The file's ID, FEATURES, DATA_SIZE and the rings' layout registers */
+static uint8_t file_regs[REG_SLOT_ALLOC];
 static volatile uint64_t *data;
 static uint64_t data_size;
 
@@ -86,6 +91,8 @@ static struct {
     uint64_t stored_calls;  /* count at the last call that stored it */
     uint64_t seen_count;    /* the count in the data channel */
     uint64_t last_cmd;      /* of the last call that stored ~cmd */
+    RingLayout rings;       /* the event rings' layout registers */
+    uint64_t claimed[4];    /* rings this thread claimed (pread ops) */
 } m;
 
 static uint64_t mask_of(unsigned size)
@@ -147,7 +154,19 @@ static uint64_t m_read(unsigned off, unsigned size)
         v = size == 4 ? BACKDOOR_ID : UINT64_MAX;
         break;
     case REG_FEATURES:
-        v = size == 4 ? 1 : UINT64_MAX;
+        v = size == 4 ? 1 | FEATURE_RING : UINT64_MAX;
+        break;
+    case REG_SLOT_COUNT:
+        v = size == 4 ? m.rings.slots : UINT64_MAX;
+        break;
+    case REG_RING_ENTRIES:
+        v = size == 4 ? m.rings.entries : UINT64_MAX;
+        break;
+    case REG_SLOT_BASE:
+        v = m.rings.base;
+        break;
+    case REG_SLOT_STRIDE:
+        v = m.rings.stride;
         break;
     case REG_DATA_SIZE:
         v = data_size;
@@ -181,6 +200,40 @@ static void m_write(unsigned off, unsigned size, uint64_t v)
     } else if (off == REG_CALL_OFFSET && v % 8 == 0 && v <= data_size - 8) {
         m.call_offset = v;
     }
+}
+
+/*
+ * An 8-byte pread() at SLOT_ALLOC claims the lowest free ring (its number,
+ * 0xffffffff when none is), at SLOT_FREE and DOORBELL (its full bit
+ * aside) names a claimed ring (0; all ones for another value).
+ */
+static bool m_ring_op(unsigned off, uint64_t v, uint64_t *out)
+{
+    uint64_t n = off == REG_DOORBELL ? v & ~(uint64_t)0x80000000u : v;
+
+    if (off == REG_SLOT_ALLOC) {
+        *out = 0xffffffff;
+        for (n = 0; n < m.rings.slots; n++) {
+            if (!(m.claimed[n / 64] & (1ull << (n % 64)))) {
+                m.claimed[n / 64] |= 1ull << (n % 64);
+                *out = n;
+                break;
+            }
+        }
+        return true;
+    }
+    if (off != REG_SLOT_FREE && off != REG_DOORBELL) {
+        return false;
+    }
+    if (n >= m.rings.slots || !(m.claimed[n / 64] & (1ull << (n % 64)))) {
+        *out = UINT64_MAX;
+    } else {
+        *out = 0;
+        if (off == REG_SLOT_FREE) {
+            m.claimed[n / 64] &= ~(1ull << (n % 64));
+        }
+    }
+    return true;
 }
 
 /* ---- random numbers (xorshift64*) ---- */
@@ -810,18 +863,21 @@ static void fuzz_one(unsigned long n)
         want[1] = size;
         if (off == REG_CALL && size == 8 && !supervisor) {
             want[0] = m_call(val);
+        } else if (size == 8 && !supervisor &&
+                   m_ring_op(off, val, &want[0])) {
+            /* a ring operation (the helper's pread) */
         } else {
             /* the file: the ID, zeros; what pread does not fill stays */
-            uint8_t file[16] = { 0 }, buf[8];
+            uint8_t file[sizeof(file_regs)] = { 0 }, buf[8];
             uint32_t id = BACKDOOR_ID, head;
 
             memcpy(file, &id, 4);
             if (supervisor) {
-                memcpy(file, file_regs, 16);
+                memcpy(file, file_regs, sizeof(file));
             }
             memcpy(buf, &val, 8);
             for (unsigned i = 0; i < size; i++) {
-                buf[i] = off + i < 16 ? file[off + i] : 0;
+                buf[i] = off + i < sizeof(file) ? file[off + i] : 0;
             }
             memcpy(&head, buf, 4);
             memcpy(&want[0], buf, 8);
@@ -933,8 +989,8 @@ static void *second_thread(void *opaque)
                      data_size;
             break;
         default:
-            /* wrong accesses: all ones */
-            wrong += *(volatile uint64_t *)(ctrl + 0x30 +
+            /* wrong accesses (past the rings' layout): all ones */
+            wrong += *(volatile uint64_t *)(ctrl + REG_SLOT_ALLOC +
                                             ((state >> 32) & 0xff) * 8) !=
                      UINT64_MAX ||
                      *(volatile uint16_t *)(ctrl + REG_RESULT) != 0xffff;
@@ -1030,12 +1086,14 @@ int main(void)
     ctrl = map_file(base, "ctrl", &ctrl_size);
     ctrl_fd = open_file(base, "ctrl");
     supervisor = *(volatile uint32_t *)(ctrl + REG_FEATURES) & 2;
-    if (pread(ctrl_fd, file_regs, 16, 0) != 16) {
+    if (pread(ctrl_fd, file_regs, sizeof(file_regs), 0) !=
+        sizeof(file_regs)) {
         printf("Bail out! cannot read %s.ctrl\n", base);
         return 1;
     }
     data = map_file(base, "data", &dsize);
     data_size = dsize;
+    m.rings = ring_layout(data_size);
     m.call_offset = *(volatile uint64_t *)(ctrl + REG_CALL_OFFSET);
     m.result = *(volatile uint64_t *)(ctrl + REG_RESULT);
     m.calls = m.stored_calls = m.seen_count = data[2];

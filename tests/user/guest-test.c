@@ -30,6 +30,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ring-layout.h"
+#include "check.h"
+
 /* Literal, not from the header: the test holds the ABI to its spec */
 #define REG_ID          0x00
 #define REG_FEATURES    0x04
@@ -39,8 +42,9 @@
 #define REG_RESULT_HI   0x1c
 #define REG_CALL_OFFSET 0x20
 #define REG_CALL        0x28
-#define GUEST_ID        0x42440100u
+#define GUEST_ID        0x42440101u
 #define FEATURE_SLOTS   0x2u
+#define FEATURE_USER_MEM 0x10u
 #define CMD_VCPU        0xf00d0001u
 #define PAGE            4096
 
@@ -49,20 +53,9 @@ static volatile int *volatile bad = (volatile int *)(uintptr_t)0x10;
 static volatile uint64_t *data;
 static uint64_t data_size;
 static int ctrl_fd;
-static int failures;
 static volatile uint8_t *slots;     /* the call slot area, if announced */
 static bool raw;                    /* raw accesses served (GUEST_RAW) */
 
-#define CHECK(cond, ...)                                                 \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __func__,      \
-                    __LINE__, #cond);                                    \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fputc('\n', stderr);                                         \
-            failures++;                                                  \
-        }                                                                \
-    } while (0)
 
 static volatile uint32_t *reg32(unsigned off)
 {
@@ -230,6 +223,21 @@ static uint64_t any_call(uint64_t cmd)
     return raw ? raw_call(cmd) : slot_call(cmd);
 }
 
+/* The event rings' layout registers (user mode: no slot calls) */
+static void check_ring_registers(uint64_t size)
+{
+    RingLayout l = ring_layout(size);
+
+    CHECK(*reg32(REG_SLOT_COUNT) == l.slots, "rings %u (want %u)",
+          *reg32(REG_SLOT_COUNT), l.slots);
+    CHECK(*reg32(REG_RING_ENTRIES) == l.entries, "ring entries %u (want %u)",
+          *reg32(REG_RING_ENTRIES), l.entries);
+    CHECK(*reg64(REG_SLOT_BASE) == l.base, "slot base 0x%" PRIx64 " (want "
+          "0x%" PRIx64 ")", *reg64(REG_SLOT_BASE), l.base);
+    CHECK(*reg64(REG_SLOT_STRIDE) == l.stride, "slot stride %" PRIu64,
+          *reg64(REG_SLOT_STRIDE));
+}
+
 /* Identification, sizes and wrong accesses through the trapped page. */
 static void case_registers(void)
 {
@@ -237,12 +245,14 @@ static void case_registers(void)
                                     NULL, 0);
 
     CHECK(*reg32(REG_ID) == GUEST_ID, "ID 0x%x", *reg32(REG_ID));
+    check_ring_registers(expect_size);
     if (slots) {
         /* The supervisor wrote the constant registers into the file */
         uint8_t file[16];
 
-        CHECK(*reg32(REG_FEATURES) == (1 | FEATURE_SLOTS), "features 0x%x",
-              *reg32(REG_FEATURES));
+        CHECK(*reg32(REG_FEATURES) ==
+              (1 | FEATURE_SLOTS | FEATURE_RING | FEATURE_USER_MEM),
+              "features 0x%x", *reg32(REG_FEATURES));
         CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
               *reg64(REG_DATA_SIZE));
         CHECK(data_size == expect_size, "file size %" PRIu64, data_size);
@@ -250,7 +260,9 @@ static void case_registers(void)
               *(volatile uint64_t *)ctrl == *(uint64_t *)file &&
               *(volatile uint64_t *)(ctrl + 8) == *(uint64_t *)(file + 8),
               "pread of the registers");
-        CHECK(lseek(ctrl_fd, 0, SEEK_END) == 0x20000, "control file size");
+        /* Registers, call slots, the server threads' 64 stages */
+        CHECK(lseek(ctrl_fd, 0, SEEK_END) == 0x20000 + 64 * 0x10000,
+              "control file size");
         if (!raw) {
             return;
         }
@@ -259,7 +271,7 @@ static void case_registers(void)
         CHECK(*(volatile uint16_t *)(ctrl + REG_FEATURES) ==
               *(uint16_t *)(file + REG_FEATURES), "16-bit read");
     } else {
-        CHECK(*reg32(REG_FEATURES) == 1, "features 0x%x",
+        CHECK(*reg32(REG_FEATURES) == (1 | FEATURE_RING), "features 0x%x",
               *reg32(REG_FEATURES));
         CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
               *reg64(REG_DATA_SIZE));
@@ -272,7 +284,11 @@ static void case_registers(void)
     }
     CHECK(*reg64(REG_CALL_OFFSET) == expect_size - 8, "call offset");
     CHECK(*reg64(REG_CMD) == UINT64_MAX, "read of CMD");
-    CHECK(*reg32(0x30) == UINT32_MAX, "reserved");
+    CHECK(*reg32(0x58) == UINT32_MAX, "reserved");
+    /* No raw ring operations in user mode; widths as in system mode */
+    CHECK(*reg32(REG_SLOT_ALLOC) == UINT32_MAX, "SLOT_ALLOC is reserved");
+    CHECK(*reg64(REG_SLOT_COUNT) == UINT64_MAX, "8-byte SLOT_COUNT");
+    CHECK(*reg32(REG_SLOT_BASE + 4) == UINT32_MAX, "high half of SLOT_BASE");
     CHECK(*reg64(0xff8) == UINT64_MAX, "reserved end of page");
     *reg32(REG_ID) = 0;
     *reg64(REG_DATA_SIZE) = 0;

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -650,6 +651,201 @@ class Arch:
         tap(p.returncode == 0, self.name('bench-mode/every-call-counted'),
             describe(p))
 
+    def program(self, what):
+        """A program of tests/user for this architecture, or None."""
+        return os.environ.get(f'{what}_{self.arch.upper()}') or None
+
+    def test_events(self):
+        """Event rings (FEATURES bit 3): per-thread rings drained in
+        order, full rings flushed, delivery at exit and at a thread's end
+        without a release, and no rings when turned off."""
+        lib_guest = self.program('LIB_GUEST')
+        if not lib_guest:
+            skip(self.name('events'), 'no guest library build for this '
+                 'architecture')
+            return
+        for t in (1, 2, 4):
+            p = run([LAUNCHER, self.qemu, lib_guest, 'events', str(t),
+                     '3000'], clean_env(QEMU_BACKDOOR_LIB=CALLBACKS))
+            m = re.search(r'^events (\d+) of (\d+) lost 0 reordered 0 '
+                          r'full (\d+)$', p.stdout, re.M)
+            tap(p.returncode == 0 and m and m[1] == m[2] and
+                int(m[1]) == 3000 * t + 5 + 3 * 128 + 5,
+                self.name(f'events/producers-{t}'), describe(p))
+            if t == 1:
+                # (lib-guest checks the count it was told: 3 or more)
+                tap(p.returncode == 0 and m and int(m[3]) >= 3,
+                    self.name('events/full-ring-flush-counted'), describe(p))
+
+        # Posted, never flushed: the host delivers them at the exit
+        p = self.launch_program(lib_guest, 'post-exit', '50')
+        log = self.read_log()
+        batches = [l for l in log if l.startswith('batch ')]
+        tap(p.returncode == 0 and
+            sum(1 for l in log if l.startswith('event ')) == 50 and
+            batches and all(' vcpu=-1 ' in l for l in batches) and
+            log[-1].startswith('exit '), self.name('events/drain-at-exit'),
+            describe(p) + '\n'.join(log[-5:]))
+
+        # A hot reload: the old library gets the events before its exit
+        base = os.path.join(self.tmp, 'ring-reload')
+        if os.path.exists(self.log):
+            os.unlink(self.log)
+        proc = subprocess.Popen(
+            [LAUNCHER, self.qemu, lib_guest, 'post-wait', '20'],
+            env=clean_env(QEMU_BACKDOOR_LIB=CALLBACKS, QEMU_BACKDOOR_PATH=base,
+                          QEMU_BACKDOOR_ARGS=f'log={self.log}'),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            posted = proc.stdout.readline()
+            reply = reload_request(base + '.reload',
+                                   f'{CALLBACKS}\tlog={self.log}')
+            out, err = proc.communicate('', timeout=TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            proc.kill()
+            out, err, reply = '', str(e), ''
+        log = self.read_log()
+        first_exit = next((i for i, l in enumerate(log)
+                           if l.startswith('exit ')), len(log))
+        tap(posted == 'posted 20\n' and reply == 'ok\n' and
+            sum(1 for l in log[:first_exit] if l.startswith('event ')) == 20
+            and sum(1 for l in log if l.startswith('init ')) == 2,
+            self.name('events/drain-at-reload'),
+            f'{posted!r} {reply!r}\n{err}\n' + '\n'.join(log))
+
+        # Threads that leave without releasing their ring: their events
+        # are delivered, their rings taken back (2 rings for 6 threads)
+        p = self.launch_program(lib_guest, 'raw-exit', '6', '20',
+                                QEMU_BACKDOOR_RINGS='2')
+        log = self.read_log()
+        tap(p.returncode == 0 and
+            sum(1 for l in log if l.startswith('event ')) == 120 and
+            log[-1].startswith('exit '), self.name('events/thread-exit'),
+            describe(p) + '\n'.join(log[-5:]))
+
+        p = self.launch_program(lib_guest, 'no-rings', log=False,
+                                QEMU_BACKDOOR_RING_ENTRIES='0')
+        tap(p.returncode == 0, self.name('events/no-rings'), describe(p))
+
+    def launch_program(self, prog, *args, lib=None, log=True, **env):
+        """launch() for another program than the raw-protocol guest."""
+        guest, self.guest = self.guest, prog
+        try:
+            return self.launch(*args, lib=lib, log=log, **env)
+        finally:
+            self.guest = guest
+
+    def test_guest_memory(self):
+        """A callback reads and writes the guest's memory by its virtual
+        addresses; unmapped, read-only, wrapping ranges and QEMU's own
+        memory are refused, all or nothing."""
+        prog = self.program('GUEST_MEMORY')
+        if not prog:
+            skip(self.name('guest-memory'), 'no guest library build for '
+                 'this architecture')
+            return
+        p = run([LAUNCHER, self.qemu, prog],
+                clean_env(QEMU_BACKDOOR_LIB=os.environ['STATE_CALLBACKS']))
+        results = [l[3:] for l in p.stdout.splitlines()
+                   if l.startswith('@@ ')]
+        for line in results:
+            name = re.match(r'(?:not )?(?:ok|skip) ([^: ]+)', line)[1]
+            if line.startswith('skip '):
+                skip(self.name('guest-memory/' + name), line.split(': ', 1)[1])
+            else:
+                tap(line.startswith('ok '), self.name('guest-memory/' + name),
+                    line)
+        # 13 checks; where QEMU's binary is not to be found, one skip
+        skips = sum(1 for l in results if l.startswith('skip '))
+        tap(p.returncode == 0 and len(results) == 13 - skips and skips <= 1,
+            self.name('guest-memory/all'), describe(p))
+
+    def test_hot_reload(self):
+        """BASE.reload swaps the library while the guest calls without end
+        (tests/guest/caller.c against tests/callbacks/state-callbacks.c):
+        no call lost or run twice; a library that cannot load leaves the
+        old one in place and the error goes back to the requester."""
+        prefix = self.name('hot-reload')
+        caller = self.program('CALLER')
+        if not caller:
+            skip(prefix, 'no guest library build for this architecture')
+            return
+        lib = os.environ['STATE_CALLBACKS']
+        log = os.path.join(self.tmp, 'reload.log')
+        base = os.path.join(self.tmp, 'chan')
+        for f in (log, base + '.reload'):
+            if os.path.exists(f):
+                os.unlink(f)
+        proc = subprocess.Popen(
+            [LAUNCHER, self.qemu, caller, '', '4096'],
+            env=clean_env(QEMU_BACKDOOR_LIB=lib, QEMU_BACKDOOR_PATH=base,
+                          QEMU_BACKDOOR_ARGS='tag=1:log=' + log),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL)
+        lines = []
+        cond = threading.Condition()
+
+        def reader():
+            for raw in proc.stdout:
+                with cond:
+                    lines.append(raw.decode(errors='replace').strip())
+                    cond.notify_all()
+            with cond:
+                cond.notify_all()
+
+        def wait(pattern, start):
+            deadline = time.monotonic() + 120
+            with cond:
+                while time.monotonic() < deadline and proc.poll() is None:
+                    for i in range(start, len(lines)):
+                        m = re.match('@@ ' + pattern, lines[i])
+                        if m:
+                            return i, m
+                    cond.wait(1)
+            raise RuntimeError('no %r after line %d: %s' % (pattern, start,
+                                                             lines[-3:]))
+
+        threading.Thread(target=reader, daemon=True).start()
+        switches, replies = [], []
+        try:
+            i, _ = wait(r'caller at 1:\d+$', 0)
+            for tag in (2, 3, 4):
+                replies.append(reload_request(
+                    base + '.reload', '%s\ttag=%d:log=%s' % (lib, tag, log)))
+                i, m = wait(r'caller switch (\d+):(\d+) (\d+):(\d+)$', i)
+                switches.append(tuple(int(x) for x in m.groups()))
+                i, _ = wait(r'caller at %d:\d+$' % tag, i)
+            bad = reload_request(base + '.reload',
+                                 os.environ['BAD_VERSION_CALLBACKS'])
+            i, m = wait(r'caller at (\d+):\d+$', i + 1)
+            tap(bad.startswith('error: ') and 'need ABI version' in bad and
+                m[1] == '4', prefix + '/failed-swap',
+                '%r; then %s' % (bad, m[0]))
+        except (RuntimeError, OSError) as e:
+            tap(False, prefix + '/run', '%s\n%s' % (
+                e, proc.stderr.read1() if proc.poll() is not None else ''))
+        finally:
+            proc.terminate()
+            proc.wait()
+        tap(replies == ['ok\n'] * 3 and [(s[0], s[2], s[3]) for s in switches]
+            == [(1, 2, 1), (2, 3, 1), (3, 4, 1)], prefix + '/swaps',
+            'replies %s, switches %s' % (replies, switches))
+        exits = [tuple(int(x) for x in m.groups()) for m in
+                 (re.match(r'exit tag=(\d+) calls=(\d+)$', x) for x in
+                  (open(log).read().splitlines()
+                   if os.path.exists(log) else []))
+                 if m]
+        tap(exits[:3] == [(s[0], s[1]) for s in switches] and
+            len(exits) == 4 and exits[3][0] == 4,
+            prefix + '/no-call-lost-or-repeated',
+            'library exits %s, guest saw %s' % (exits, switches))
+        errors = [x for x in lines if 'caller error' in x]
+        tap(not errors, prefix + '/every-result-followed',
+            '\n'.join(errors[:5]))
+        tap(not os.path.exists(base + '.reload'), prefix + '/socket-removed',
+            'left: ' + base + '.reload')
+
     def test_seed(self, seed_guest):
         name = self.name('seed-example')
         if not seed_guest:
@@ -714,7 +910,25 @@ class Arch:
         self.test_fork_exec()
         self.test_bench()
         self.test_seed(os.environ.get(f'SEED_GUEST_{self.arch.upper()}'))
+        self.test_events()
+        self.test_guest_memory()
+        self.test_hot_reload()
         self.test_fuzz()
+
+
+def reload_request(sock_path, line):
+    """One hot reload request on BASE.reload: the answer line."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock_path)
+    s.sendall(line.encode() + b'\n')
+    reply = b''
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    s.close()
+    return reply.decode()
 
 
 def others_can_read(path):
@@ -1088,6 +1302,16 @@ def config_tests(tmp):
     bad('data-size', {'QEMU_BACKDOOR_LIB': CALLBACKS,
                       'QEMU_BACKDOOR_DATA_SIZE': '3000'},
         r"QEMU_BACKDOOR_DATA_SIZE '3000'")
+    bad('ring-entries', {'QEMU_BACKDOOR_LIB': CALLBACKS,
+                         'QEMU_BACKDOOR_RING_ENTRIES': '100'},
+        r"^qemu-backdoor: QEMU_BACKDOOR_RING_ENTRIES=100 is not 0 or a "
+        r"power of two from 8 to 65536$")
+    bad('rings', {'QEMU_BACKDOOR_LIB': CALLBACKS,
+                  'QEMU_BACKDOOR_RINGS': 'many'},
+        r"^qemu-backdoor: QEMU_BACKDOOR_RINGS 'many' is not a number$")
+    bad('too-many-rings', {'QEMU_BACKDOOR_LIB': CALLBACKS,
+                           'QEMU_BACKDOOR_RINGS': '300'},
+        r"^qemu-backdoor: QEMU_BACKDOOR_RINGS=300 is more than 256$")
 
     bad_library_tests(tmp, qemu, guest)
 
