@@ -16,7 +16,8 @@ say() { echo "$prog: $*" >&2; }
 
 usage() {
     cat <<USAGE
-Usage: $prog [--package PKG] [--cache DIR] [--version VER --suite SUITE]
+Usage: $prog [--package PKG] [--cache DIR] [--private-apt]
+       [--version VER --suite SUITE]
 
 Fetch, configure and generate headers for the QEMU source that matches the
 installed Debian package PKG (default: qemu-system-x86), and print the path
@@ -32,26 +33,32 @@ of the prepared build directory.
   --suite SUITE   fetch sources from Debian SUITE (e.g. trixie) through a
                   private apt configuration in the cache; the system's apt
                   setup is left alone
+  --private-apt   when the system's apt sources cannot fetch the sources,
+                  use deb-src entries for the running release (and its
+                  -updates and -security suites) in a private apt
+                  configuration in the cache, instead of adding them to
+                  the system's (qemu-backdoor-rebuild does this)
   -h, --help      show this help
 
 Sources that need a newer meson than the installed one (QEMU 10.0 wants
 1.5, Debian 12 has 1.0) get the meson of Debian 13 (trixie), fetched the
 same private way and unpacked into a venv in the cache.
 
-Needs root (or a deb-src entry already present) the first time, to add the
-deb-src entry for apt-get source.
+Needs root (or a deb-src entry already present, or --private-apt) the
+first time, to add the deb-src entry for apt-get source.
 USAGE
 }
 
 pkg=qemu-system-x86
 cache=${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-backdoor}
-want='' suite=''
+want='' suite='' private=0
 while [ $# -gt 0 ]; do
     case $1 in
     --package) pkg=${2:?--package needs a value}; shift 2 ;;
     --cache) cache=${2:?--cache needs a value}; shift 2 ;;
     --version) want=${2:?--version needs a value}; shift 2 ;;
     --suite) suite=${2:?--suite needs a value}; shift 2 ;;
+    --private-apt) private=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -67,20 +74,28 @@ apt_private() {
         -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache" \
         -o Dir::State::status="$aptdir/status" "$@"
 }
-apt_suite() {
-    aptdir=$cache/apt-$suite
+# apt_private_init NAME WHAT: a private apt setup in $cache/apt-NAME whose
+# sources.list is stdin, its lists read once (WHAT names them).
+apt_private_init() {
+    aptdir=$cache/apt-$1
     if [ ! -f "$aptdir/updated" ]; then
         mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" \
             "$aptdir/none"
         : > "$aptdir/status"
-        cat > "$aptdir/sources.list" <<SRC
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
-SRC
-        say "reading Debian $suite's package lists (private apt setup in $aptdir)"
-        apt_private update -qq >&2 || die "apt-get update for $suite failed"
+        cat > "$aptdir/sources.list"
+        say "reading $2 (private apt setup in $aptdir)"
+        apt_private update -qq >&2 || die "apt-get update for $2 failed (no network?)"
         touch "$aptdir/updated"
+    else
+        cat >/dev/null
     fi
+}
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+apt_suite() {
+    apt_private_init "$suite" "Debian $suite's package lists" <<SRC
+deb [signed-by=$keyring] http://deb.debian.org/debian $suite main
+deb-src [signed-by=$keyring] http://deb.debian.org/debian $suite main
+SRC
     apt_private "$@"
 }
 
@@ -121,6 +136,28 @@ if ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ -n "$suite" ]; then
     chmod 0777 "$top" 2>/dev/null || true
     apt_suite source -qq "$srcpkg=$srcver" >&2 ||
         die "apt-get source $srcpkg=$srcver from $suite failed"
+elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ "$private" = 1 ] &&
+    ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
+    # shellcheck disable=SC1091
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [ -n "$codename" ] ||
+        die "no VERSION_CODENAME in /etc/os-release; add deb-src lines for $srcpkg=$srcver to apt's sources"
+    apt_private_init "src-$codename" "the source lists of Debian $codename" <<SRC
+deb-src [signed-by=$keyring] http://deb.debian.org/debian $codename main
+deb-src [signed-by=$keyring] http://deb.debian.org/debian $codename-updates main
+deb-src [signed-by=$keyring] http://deb.debian.org/debian-security $codename-security main
+SRC
+    if ! apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
+        # Lists read before a new upload: once more.
+        apt_private update -qq >&2 ||
+            die "apt-get update for the source lists of Debian $codename failed (no network?)"
+        apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1 ||
+            die "Debian $codename has no source $srcpkg=$srcver (deb.debian.org); add deb-src lines that have it to apt's sources"
+    fi
+    say "fetching $srcpkg=$srcver"
+    chmod 0777 "$top" 2>/dev/null || true
+    apt_private source -qq "$srcpkg=$srcver" >&2 ||
+        die "apt-get source $srcpkg=$srcver failed (no network?)"
 elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1; then
     if ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
         [ "$(id -u)" = 0 ] ||

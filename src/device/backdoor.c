@@ -1026,6 +1026,12 @@ static const TypeInfo backdoor_info = {
 
 void backdoor_register_types(void)
 {
+#ifndef BUILD_DSO
+    /* (QEMU's module loader checks the module's build stamp itself.) */
+    if (!backdoor_loader_matches_qemu()) {
+        return;
+    }
+#endif
     type_register_static(&backdoor_info);
 }
 

@@ -622,6 +622,23 @@ def test_mismatch():
     check(fix in lines[0], 'the error names %r: %r' % (fix, lines[0]))
     rc, out, err = run_qemu([LAUNCHER, '/bin/true'])
     check(rc != 0 and 'is not a QEMU system emulator' in err, err)
+    # Past the launcher, the loader refuses that QEMU by itself: QEMU
+    # stays up without the device, or exits as for a plugin that fails to
+    # install, but does not crash.
+    refusal = 'was built for QEMU %s, not for this QEMU' % \
+        QEMU_VERSION.split(' ', 1)[1]
+    rc, out, err = run_qemu([fake, '-plugin', LOADER, '-M', 'none',
+                             '-display', 'none', '-S', '-device',
+                             'backdoor,callbacks=' + LIB])
+    check(rc == 1 and refusal in err and other.decode() in err,
+          '-plugin: the loader refuses the mismatched QEMU (%d): %r' %
+          (rc, err))
+    rc, out, err = run_qemu([LAUNCHER, '--no-version-check', fake,
+                             '-device', 'backdoor,help'])
+    check(rc in (0, 1) and refusal in err and
+          "Device 'backdoor' not found" in err,
+          'preloaded: the loader refuses the mismatched QEMU (%d): %r' %
+          (rc, err))
 
 
 @tap.test('/backdoor/load/plugin')
