@@ -20,7 +20,8 @@ qemu-system-x86 and put them in OUTDIR.
   --out DIR       where the .debs go (default: build-debs/ in the source)
   --no-deps       do not install the build dependencies
   --worktree      build the working tree as it is (tracked and untracked
-                  files) instead of a clean export of HEAD
+                  files) instead of a clean export of HEAD (outside a git
+                  checkout, the tree as it is is built anyway)
   --lintian       run lintian on the result (fails on errors)
   -h, --help      show this help
 
@@ -76,7 +77,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 src=$work/qemu-backdoor
 mkdir "$src"
-if [ "$worktree" = 1 ]; then
+if ! git -C "$top" rev-parse HEAD >/dev/null 2>&1; then
+    # Not a checkout (an export, e.g. in scripts/debian-root.sh's root):
+    # the tree as it is, without build directories.
+    (cd "$top" && tar --exclude='./build*' --exclude='./results' -cf - .) |
+        tar -xf - -C "$src"
+elif [ "$worktree" = 1 ]; then
     git -C "$top" ls-files -z --cached --others --exclude-standard |
         (cd "$top" && xargs -0 cp --parents -t "$src")
 else

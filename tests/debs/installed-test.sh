@@ -1,11 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Runs inside a clean Debian root (scripts/test-debs.sh puts it there with
-# the .debs, the demo's two example sources and a guest kernel): installs
-# the packages the way a user does, runs the demo from installed paths only,
-# builds a guest program with pkg-config, then purges and checks that no
-# file is left behind. Prints TAP.
+# Runs inside a clean Debian 12 or 13 root (scripts/test-debs.sh puts it
+# there with the .debs, the demo's two example sources and a guest kernel):
+# installs the packages the way a user does, runs the demo from installed
+# paths only, builds a guest program with pkg-config, moves qemu-system-x86
+# between the archive's two builds (the device rebuilt by the package's
+# trigger, or the launcher naming the command when it cannot be), then
+# purges and checks that no file is left behind. Prints TAP.
 
 # (Single-quoted $... below are for the command they are given to.)
 # shellcheck disable=SC2016
@@ -79,8 +81,18 @@ check "static guest program (pkg-config --static)" \
     sh -c 'gcc -static -o seed-guest-static seed-guest/backdoor-guest.c \
         $(pkg-config --static --cflags --libs qemu-backdoor-guest)'
 
-# User mode, both backends, the dynamic guest program.
+# User mode, both backends, the dynamic guest program. Debian 13's
+# qemu-user is static: nothing can be preloaded into it.
+static=
+case $(LC_ALL=C readelf -lW "$(command -v qemu-x86_64)" 2>&1) in
+*"Requesting program interpreter"*) ;;
+*) static=1 ;;
+esac
 for backend in helper supervisor; do
+    if [ "$backend" = helper ] && [ -n "$static" ]; then
+        ok "# SKIP user mode (helper): qemu-x86_64 is static here (the supervisor serves it)"
+        continue
+    fi
     out=$(QEMU_BACKDOOR_LIB=./libseed-callbacks.so timeout 120 \
         qemu-backdoor --backend=$backend qemu-x86_64 ./guest-program 2>&1)
     case $out in
@@ -109,16 +121,18 @@ poweroff -f
 INIT
 chmod 755 initramfs/init
 (cd initramfs && find . | cpio -o -H newc --quiet) >initramfs.cpio
-out=$(timeout 300 qemu-backdoor qemu-system-x86_64 -M q35 -accel tcg \
-    -m 256M -nodefaults -display none -serial stdio -monitor none \
-    -no-reboot -kernel vmlinuz -initrd initramfs.cpio \
-    -append 'console=ttyS0 quiet panic=-1' \
-    -device backdoor,callbacks=./libseed-callbacks.so </dev/null 2>&1)
-case $out in
-*"+ 1048576"*"-> babe :: cafe"*"guest: seed-guest exited 0"*)
-    ok "system mode: Linux guest calls the host" ;;
-*) not_ok "system mode: Linux guest calls the host" "$out" ;;
-esac
+system_demo() { # NAME
+    out=$(timeout 300 qemu-backdoor qemu-system-x86_64 -M q35 -accel tcg \
+        -m 256M -nodefaults -display none -serial stdio -monitor none \
+        -no-reboot -kernel vmlinuz -initrd initramfs.cpio \
+        -append 'console=ttyS0 quiet panic=-1' \
+        -device backdoor,callbacks=./libseed-callbacks.so </dev/null 2>&1)
+    case $out in
+    *"+ 1048576"*"-> babe :: cafe"*"guest: seed-guest exited 0"*) ok "$1" ;;
+    *) not_ok "$1" "$out" ;;
+    esac
+}
+system_demo "system mode: Linux guest calls the host"
 
 # The libvirt wrapper answers libvirt's probes as QEMU.
 check "qemu-backdoor-system-x86_64 -version" \
@@ -139,22 +153,159 @@ case $out in
 esac
 
 # Another qemu-system-x86 build from the archive (a security upload up or
-# down): the device is tied to its build, so apt must take qemu-backdoor
-# away rather than leave it installed against the other QEMU (simulated).
+# down; the device is tied to its build): the package's trigger runs
+# qemu-backdoor-rebuild, which rebuilds the device for it, or, when it
+# cannot (build dependencies missing, no network), leaves apt succeeding
+# and the launcher naming the one command that fixes it.
+moddir=/usr/lib/x86_64-linux-gnu/qemu
 have=$(dpkg-query -W -f='${Version}' qemu-system-x86)
 other=$(apt-cache madison qemu-system-x86 | awk -v h="$have" \
     '$3 != h { print $3; exit }')
+check "qemu-backdoor-rebuild --help" \
+    sh -c 'qemu-backdoor-rebuild --help | grep -q "^Usage: qemu-backdoor-rebuild"'
+check "man page qemu-backdoor-rebuild(8)" \
+    test -f /usr/share/man/man8/qemu-backdoor-rebuild.8.gz
+out=$(qemu-backdoor-rebuild 2>&1)
+case $out in
+*"packaged device is for this QEMU"*)
+    ok "qemu-backdoor-rebuild: the packaged device serves $have" ;;
+*) not_ok "qemu-backdoor-rebuild: the packaged device serves $have" "$out" ;;
+esac
+
+# move VERSION NAME [APT-GET-OPTIONS]: install that qemu-system-x86 build;
+# ok when apt-get succeeds and qemu-backdoor stays installed.
+move() {
+    v=$1 name=$2
+    shift 2
+    moved=$(apt-get install -y -q --allow-downgrades --no-install-recommends \
+        "$@" "qemu-system-x86=$v" "qemu-system-common=$v" 2>&1)
+    rc=$?
+    if [ "$rc" = 0 ] &&
+        [ "$(dpkg-query -W -f='${Version} ${db:Status-Abbrev}' \
+            qemu-system-x86)" = "$v ii " ] &&
+        [ "$(dpkg-query -W -f='${db:Status-Abbrev}' qemu-backdoor)" = "ii " ]
+    then
+        ok "$name: apt-get succeeds, qemu-backdoor stays"
+    else
+        not_ok "$name: apt-get succeeds, qemu-backdoor stays" \
+            "exit status $rc; $moved"
+    fi
+}
+# The module in QEMU's module directory carries the stamp of QEMU's own.
+stamp_of() {
+    nm -D --defined-only "$1" 2>/dev/null | grep -o 'qemu_stamp_[0-9a-f]*'
+}
+module_matches() { # NAME
+    want=$(stamp_of "$moddir/accel-tcg-x86_64.so")
+    got=$(stamp_of "$moddir/hw-backdoor.so")
+    if [ -n "$want" ] && [ "$got" = "$want" ]; then
+        ok "$1: hw-backdoor.so has QEMU's module stamp"
+    else
+        not_ok "$1: hw-backdoor.so has QEMU's module stamp" \
+            "QEMU's: '$want', hw-backdoor.so's: '$got'"
+    fi
+}
+# The launcher refuses the QEMU in one line naming the command.
+refused() { # NAME WHY
+    err=$(qemu-backdoor qemu-system-x86_64 -M none -display none \
+        </dev/null 2>&1 >/dev/null)
+    rc=$?
+    lines=$(printf '%s\n' "$err" | wc -l)
+    case $rc:$lines:$err in
+    [1-9]*:1:*"built for QEMU"*"$2"*": run 'sudo qemu-backdoor-rebuild'")
+        ok "$1: the launcher says so in one line with the command" ;;
+    *) not_ok "$1: the launcher says so in one line with the command" \
+        "exit status $rc: $err" ;;
+    esac
+}
+# A device for another build is nowhere QEMU could load it from.
+no_stale() { # NAME
+    if [ ! -e "$moddir/hw-backdoor.so" ] &&
+        [ ! -e /var/lib/qemu-backdoor/rebuilt ]; then
+        ok "$1: no device of another build left to load"
+    else
+        not_ok "$1: no device of another build left to load" \
+            "$(ls -lL "$moddir/hw-backdoor.so" /var/lib/qemu-backdoor/rebuilt 2>&1)"
+    fi
+}
+rebuilt_for() { # NAME VERSION ('' for the packaged device)
+    v=$(qemu-backdoor -V)
+    case $2:$v in
+    :*"rebuilt for"*) not_ok "$1: qemu-backdoor -V" "$v" ;;
+    :*) ok "$1: qemu-backdoor -V: the packaged device" ;;
+    *:*"rebuilt for QEMU version "*"(Debian $2))") ok "$1: qemu-backdoor -V: rebuilt for $2" ;;
+    *) not_ok "$1: qemu-backdoor -V: rebuilt for $2" "$v" ;;
+    esac
+}
+
 if [ -z "$other" ]; then
     ok "# SKIP another qemu-system-x86 build: the archive has only $have"
 else
-    out=$(apt-get install -s -y --allow-downgrades --no-install-recommends \
-        "qemu-system-x86=$other" "qemu-system-common=$other" 2>&1)
-    case $out in
-    *"Remv qemu-backdoor "*)
-        ok "qemu-system-x86 $have -> $other takes qemu-backdoor away" ;;
-    *) not_ok "qemu-system-x86 $have -> $other takes qemu-backdoor away" \
-        "$out" ;;
+    down="$have -> $other" up="$other -> $have"
+    case $(dpkg-query -W -f='${Depends}' qemu-backdoor) in
+    *"qemu-system-x86 (= "*)
+        not_ok "qemu-backdoor depends on a range of qemu-system-x86 builds" \
+            "$(dpkg-query -W -f='${Depends}' qemu-backdoor)" ;;
+    *"qemu-system-x86 (>= "*) ok "qemu-backdoor depends on a range of qemu-system-x86 builds" ;;
+    *) not_ok "qemu-backdoor depends on a range of qemu-system-x86 builds" \
+        "$(dpkg-query -W -f='${Depends}' qemu-backdoor)" ;;
     esac
+
+    # Installed without its Recommends: the trigger cannot rebuild.
+    move "$other" "$down (build dependencies missing)"
+    case $moved in
+    *"cannot rebuild the backdoor device"*"missing build dependencies"*)
+        ok "$down: the trigger says why it cannot rebuild" ;;
+    *) not_ok "$down: the trigger says why it cannot rebuild" "$moved" ;;
+    esac
+    refused "$down" "missing build dependencies"
+    no_stale "$down"
+    # The command it names installs them and rebuilds.
+    check "$down: sudo qemu-backdoor-rebuild" qemu-backdoor-rebuild
+    rebuilt_for "$down" "$other"
+    module_matches "$down"
+    system_demo "$down: system mode: Linux guest calls the host"
+
+    move "$have" "$up"
+    rebuilt_for "$up" ''
+    module_matches "$up"
+    system_demo "$up: system mode: Linux guest calls the host"
+
+    # No network: the build comes from apt's cache, its sources cannot.
+    offline=/etc/apt/apt.conf.d/99qemu-backdoor-test-offline
+    printf '%s\n' 'Acquire::http::Proxy "http://127.0.0.1:9/";' \
+        'Acquire::https::Proxy "http://127.0.0.1:9/";' >"$offline"
+    move "$other" "$down (no network)"
+    case $moved in
+    *"cannot rebuild the backdoor device"*"no network?"*)
+        ok "$down (no network): the trigger says why it cannot rebuild" ;;
+    *) not_ok "$down (no network): the trigger says why it cannot rebuild" \
+        "$moved" ;;
+    esac
+    refused "$down (no network)" "no network?"
+    no_stale "$down (no network)"
+    # Past the launcher, the loader refuses that QEMU build itself.
+    err=$(timeout 60 qemu-system-x86_64 -plugin "$(qemu-backdoor --print-loader)" \
+        -M none -display none -S </dev/null 2>&1)
+    rc=$?
+    case $rc:$err in
+    1:*"was built for QEMU"*"not for this QEMU"*)
+        ok "$down (no network): -plugin of the loader: refused, no crash" ;;
+    *) not_ok "$down (no network): -plugin of the loader: refused, no crash" \
+        "exit status $rc: $err" ;;
+    esac
+    rm -f "$offline"
+
+    # Online again: up, then down with the trigger rebuilding.
+    move "$have" "$up"
+    move "$other" "$down"
+    case $moved in
+    *"rebuilt the device for QEMU version "*) ok "$down: the trigger rebuilt the device" ;;
+    *) not_ok "$down: the trigger rebuilt the device" "$moved" ;;
+    esac
+    rebuilt_for "$down" "$other"
+    module_matches "$down"
+    system_demo "$down: system mode: Linux guest calls the host"
 fi
 
 # Purge: our packages, then what they pulled in.
@@ -163,6 +314,9 @@ check "apt-get purge" apt-get purge -y -q $pkgs
 check "apt-get autoremove --purge" apt-get autoremove --purge -y -q
 snapshot >after.list
 left=$(comm -13 before.list after.list)
+# (apt's cache and lists are outside the listing: nothing of ours there.)
+left="$left$(find /var/cache /var/lib/apt /tmp -name '*qemu-backdoor*' \
+    -o -name 'qemu_*dfsg*' -o -name 'qemu_*+ds*' 2>/dev/null)"
 if [ -z "$left" ]; then
     ok "purge leaves no file behind"
 else
