@@ -74,6 +74,17 @@ apt_private() {
         -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache" \
         -o Dir::State::status="$aptdir/status" "$@"
 }
+# apt_why CMD...: run apt-get CMD..., its errors also kept; on failure say
+# the first one (apt-get update fails on any index it cannot fetch).
+apt_why() {
+    errs=$(mktemp)
+    rc=0
+    "$@" 2>"$errs" >&2 || rc=$?
+    cat "$errs" >&2
+    why=$(sed -n 's/^E: //p' "$errs" | head -n 1)
+    rm -f "$errs"
+    [ "$rc" = 0 ] || { why=${why:-exit status $rc}; return 1; }
+}
 # apt_private_init NAME WHAT: a private apt setup in $cache/apt-NAME whose
 # sources.list is stdin, its lists read once (WHAT names them).
 apt_private_init() {
@@ -84,7 +95,8 @@ apt_private_init() {
         : > "$aptdir/status"
         cat > "$aptdir/sources.list"
         say "reading $2 (private apt setup in $aptdir)"
-        apt_private update -qq >&2 || die "apt-get update for $2 failed (no network?)"
+        apt_why apt_private update -qq --error-on=any ||
+            die "apt-get update for $2 failed (no network?): $why"
         touch "$aptdir/updated"
     else
         cat >/dev/null
@@ -134,8 +146,8 @@ cd "$top"
 if ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ -n "$suite" ]; then
     say "fetching $srcpkg=$srcver from $suite"
     chmod 0777 "$top" 2>/dev/null || true
-    apt_suite source -qq "$srcpkg=$srcver" >&2 ||
-        die "apt-get source $srcpkg=$srcver from $suite failed"
+    apt_why apt_suite source -qq "$srcpkg=$srcver" ||
+        die "apt-get source $srcpkg=$srcver from $suite failed: $why"
 elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ "$private" = 1 ] &&
     ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
     # shellcheck disable=SC1091
@@ -149,15 +161,15 @@ deb-src [signed-by=$keyring] http://deb.debian.org/debian-security $codename-sec
 SRC
     if ! apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
         # Lists read before a new upload: once more.
-        apt_private update -qq >&2 ||
-            die "apt-get update for the source lists of Debian $codename failed (no network?)"
+        apt_why apt_private update -qq --error-on=any ||
+            die "apt-get update for the source lists of Debian $codename failed (no network?): $why"
         apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1 ||
             die "Debian $codename has no source $srcpkg=$srcver (deb.debian.org); add deb-src lines that have it to apt's sources"
     fi
     say "fetching $srcpkg=$srcver"
     chmod 0777 "$top" 2>/dev/null || true
-    apt_private source -qq "$srcpkg=$srcver" >&2 ||
-        die "apt-get source $srcpkg=$srcver failed (no network?)"
+    apt_why apt_private source -qq "$srcpkg=$srcver" ||
+        die "apt-get source $srcpkg=$srcver failed: $why"
 elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1; then
     if ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
         [ "$(id -u)" = 0 ] ||
@@ -187,8 +199,8 @@ SRC
     say "fetching $srcpkg=$srcver"
     # apt-get source drops privileges to _apt for the download when it can.
     chmod 0777 "$top" 2>/dev/null || true
-    apt-get source -qq "$srcpkg=$srcver" >&2 ||
-        die "apt-get source $srcpkg=$srcver failed"
+    apt_why apt-get source -qq "$srcpkg=$srcver" ||
+        die "apt-get source $srcpkg=$srcver failed: $why"
 fi
 src=$(ls -d "$top/$srcpkg"-*/ | head -n 1)
 src=${src%/}

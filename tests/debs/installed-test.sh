@@ -155,8 +155,8 @@ esac
 # Another qemu-system-x86 build from the archive (a security upload up or
 # down; the device is tied to its build): the package's trigger runs
 # qemu-backdoor-rebuild, which rebuilds the device for it, or, when it
-# cannot (build dependencies missing, no network), leaves apt succeeding
-# and the launcher naming the one command that fixes it.
+# cannot (build dependencies missing, no network, no source), leaves apt
+# succeeding and the launcher naming the one command that fixes it.
 moddir=/usr/lib/x86_64-linux-gnu/qemu
 have=$(dpkg-query -W -f='${Version}' qemu-system-x86)
 other=$(apt-cache madison qemu-system-x86 | awk -v h="$have" \
@@ -171,15 +171,20 @@ case $out in
     ok "qemu-backdoor-rebuild: the packaged device serves $have" ;;
 *) not_ok "qemu-backdoor-rebuild: the packaged device serves $have" "$out" ;;
 esac
+# What qemu-backdoor-rebuild needs: qemu-backdoor's Recommends but qemu-user.
+rebuild_deps=$(dpkg-query -W -f='${Recommends}' qemu-backdoor |
+    tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -v '^qemu-user$')
 
-# move VERSION NAME [APT-GET-OPTIONS]: install that qemu-system-x86 build;
-# ok when apt-get succeeds and qemu-backdoor stays installed.
+# move VERSION NAME [APT-GET-OPTIONS]: install that qemu-system-x86 build
+# (as a dependency again, the way the packages brought it); ok when
+# apt-get succeeds and qemu-backdoor stays. Its output is in $moved.
 move() {
     v=$1 name=$2
     shift 2
     moved=$(apt-get install -y -q --allow-downgrades --no-install-recommends \
         "$@" "qemu-system-x86=$v" "qemu-system-common=$v" 2>&1)
     rc=$?
+    apt-mark auto qemu-system-x86 qemu-system-common >/dev/null
     if [ "$rc" = 0 ] &&
         [ "$(dpkg-query -W -f='${Version} ${db:Status-Abbrev}' \
             qemu-system-x86)" = "$v ii " ] &&
@@ -231,11 +236,34 @@ no_stale() { # NAME
 rebuilt_for() { # NAME VERSION ('' for the packaged device)
     v=$(qemu-backdoor -V)
     case $2:$v in
-    :*"rebuilt for"*) not_ok "$1: qemu-backdoor -V" "$v" ;;
+    :*"rebuilt for"*) not_ok "$1: qemu-backdoor -V: the packaged device" "$v" ;;
     :*) ok "$1: qemu-backdoor -V: the packaged device" ;;
-    *:*"rebuilt for QEMU version "*"(Debian $2))") ok "$1: qemu-backdoor -V: rebuilt for $2" ;;
+    *:*"rebuilt for QEMU version "*"(Debian $2))")
+        ok "$1: qemu-backdoor -V: rebuilt for $2" ;;
     *) not_ok "$1: qemu-backdoor -V: rebuilt for $2" "$v" ;;
     esac
+}
+# rebuilt NAME VERSION OUTPUT: after a rebuild for VERSION that printed
+# OUTPUT, the device is that build's and the demo runs. The archive may
+# serve no source for a build (a superseded security upload): the rebuild
+# then cannot happen, which is checked as a failure the launcher names,
+# and the rest is a visible skip.
+rebuilt() {
+    case $3 in
+    *"apt-get source qemu="*"failed: Failed to fetch"*" 404 "*)
+        ok "$1: the rebuild fails on the archive's missing source, in one line"
+        refused "$1 (no source)" "404"
+        no_stale "$1 (no source)"
+        ok "# SKIP $1: device rebuilt for $2: the archive serves no source for it"
+        return ;;
+    *"rebuilt the device for QEMU version "*)
+        ok "$1: the device rebuilt" ;;
+    *) not_ok "$1: the device rebuilt" \
+        "$3$(printf '\n'; tail -n 20 /var/lib/qemu-backdoor/rebuild.log)" ;;
+    esac
+    rebuilt_for "$1" "$2"
+    module_matches "$1"
+    system_demo "$1: system mode: Linux guest calls the host"
 }
 
 if [ -z "$other" ]; then
@@ -260,16 +288,33 @@ else
     esac
     refused "$down" "missing build dependencies"
     no_stale "$down"
-    # The command it names installs them and rebuilds.
-    check "$down: sudo qemu-backdoor-rebuild" qemu-backdoor-rebuild
-    rebuilt_for "$down" "$other"
-    module_matches "$down"
-    system_demo "$down: system mode: Linux guest calls the host"
+    # The command it names installs them (as dependencies) and rebuilds.
+    out=$(qemu-backdoor-rebuild 2>&1)
+    missing=''
+    for p in $rebuild_deps; do
+        case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) in
+        ii*) ;;
+        *) missing="$missing $p" ;;
+        esac
+    done
+    # shellcheck disable=SC2086
+    manual=$(apt-mark showmanual $rebuild_deps)
+    if [ -z "$missing" ] && [ -z "$manual" ]; then
+        ok "$down: sudo qemu-backdoor-rebuild installed the build dependencies (automatically installed)"
+    else
+        not_ok "$down: sudo qemu-backdoor-rebuild installed the build dependencies (automatically installed)" \
+            "missing:$missing; marked manual: $manual; $out"
+    fi
+    rebuilt "$down: sudo qemu-backdoor-rebuild" "$other" "$out"
 
     move "$have" "$up"
     rebuilt_for "$up" ''
     module_matches "$up"
     system_demo "$up: system mode: Linux guest calls the host"
+    # A rebuild from the installed sources and the archive's, for the
+    # packaged build itself (whose source the archive has).
+    out=$(qemu-backdoor-rebuild --force 2>&1)
+    rebuilt "$have: qemu-backdoor-rebuild --force" "$have" "$out"
 
     # No network: the build comes from apt's cache, its sources cannot.
     offline=/etc/apt/apt.conf.d/99qemu-backdoor-test-offline
@@ -299,19 +344,23 @@ else
     # Online again: up, then down with the trigger rebuilding.
     move "$have" "$up"
     move "$other" "$down"
-    case $moved in
-    *"rebuilt the device for QEMU version "*) ok "$down: the trigger rebuilt the device" ;;
-    *) not_ok "$down: the trigger rebuilt the device" "$moved" ;;
-    esac
-    rebuilt_for "$down" "$other"
-    module_matches "$down"
-    system_demo "$down: system mode: Linux guest calls the host"
+    rebuilt "$down: the trigger" "$other" "$moved"
 fi
 
 # Purge: our packages, then what they pulled in.
 # shellcheck disable=SC2086
 check "apt-get purge" apt-get purge -y -q $pkgs
 check "apt-get autoremove --purge" apt-get autoremove --purge -y -q
+# apt keeps an automatically installed package that an installed one
+# suggests (APT::AutoRemove::SuggestsImportant): apt suggests dpkg-dev,
+# one of qemu-backdoor-rebuild's build dependencies.
+kept=$(apt-get autoremove -s -o APT::AutoRemove::SuggestsImportant=false |
+    sed -n 's/^Remv \([^ ]*\) .*/\1/p' | tr '\n' ' ')
+if [ -n "$kept" ]; then
+    check "apt-get autoremove --purge, what installed packages suggest too: $kept" \
+        apt-get autoremove --purge -y -q \
+        -o APT::AutoRemove::SuggestsImportant=false
+fi
 snapshot >after.list
 left=$(comm -13 before.list after.list)
 # (apt's cache and lists are outside the listing: nothing of ours there.)
