@@ -289,21 +289,26 @@ else
     refused "$down" "missing build dependencies"
     no_stale "$down"
     # The command it names installs them (as dependencies) and rebuilds.
-    out=$(qemu-backdoor-rebuild 2>&1)
-    missing=''
-    for p in $rebuild_deps; do
-        case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) in
-        ii*) ;;
-        *) missing="$missing $p" ;;
-        esac
-    done
+    not_installed() {
+        for p in "$@"; do
+            case $(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) in
+            ii*) ;;
+            *) echo "$p" ;;
+            esac
+        done
+    }
     # shellcheck disable=SC2086
-    manual=$(apt-mark showmanual $rebuild_deps)
+    were_missing=$(not_installed $rebuild_deps)
+    out=$(qemu-backdoor-rebuild 2>&1)
+    # shellcheck disable=SC2086
+    missing=$(not_installed $were_missing)
+    # shellcheck disable=SC2086
+    manual=$(apt-mark showmanual $were_missing)
     if [ -z "$missing" ] && [ -z "$manual" ]; then
         ok "$down: sudo qemu-backdoor-rebuild installed the build dependencies (automatically installed)"
     else
         not_ok "$down: sudo qemu-backdoor-rebuild installed the build dependencies (automatically installed)" \
-            "missing:$missing; marked manual: $manual; $out"
+            "missing: $missing; marked manual: $manual; $out"
     fi
     rebuilt "$down: sudo qemu-backdoor-rebuild" "$other" "$out"
 
