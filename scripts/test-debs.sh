@@ -126,9 +126,10 @@ for r in $releases; do
     cp "$kernel" "$work/vmlinuz"
 
     start=$(date +%s)
-    { "$top/scripts/debian-root.sh" --release "$r" --clean \
-        --copy "$work" --run ./installed-test.sh
-      echo $? >"$stage/status"; } | tap "$r"
+    { rc=0
+      "$top/scripts/debian-root.sh" --release "$r" --clean \
+          --copy "$work" --run ./installed-test.sh || rc=$?
+      echo "$rc" >"$stage/status"; } | tap "$r"
     status=$(cat "$stage/status")
     [ "$status" = 0 ] || failed=1
     say "Debian $r: installed-package test done ($(( $(date +%s) - start )) s), exit status $status"

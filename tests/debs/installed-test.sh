@@ -14,7 +14,10 @@
 set -u
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 n=0 failed=0
+t0=$(date +%s)
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
+# A TAP comment with the time since the start: where the minutes go.
+at() { echo "# $1 ($(( $(date +%s) - t0 )) s)"; }
 not_ok() {
     n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
     [ -z "${2:-}" ] || printf '%s\n' "$2" | sed 's/^/# /'
@@ -43,6 +46,8 @@ apt-get install -y -qq --no-install-recommends gcc libc6-dev pkg-config \
     busybox-static cpio qemu-user >>apt.log 2>&1 ||
     { cat apt.log; echo "Bail out! tools not installed"; exit 1; }
 snapshot >before.list
+dpkg-query -W -f='${Package}\n' | sort >before.packages
+at "tools installed"
 
 check "apt-get install ./*.deb" \
     apt-get install -y -q --no-install-recommends ./debs/*.deb
@@ -133,6 +138,7 @@ system_demo() { # NAME
     esac
 }
 system_demo "system mode: Linux guest calls the host"
+at "installed, demo done"
 
 # The libvirt wrapper answers libvirt's probes as QEMU.
 check "qemu-backdoor-system-x86_64 -version" \
@@ -311,15 +317,18 @@ else
             "missing: $missing; marked manual: $manual; $out"
     fi
     rebuilt "$down: sudo qemu-backdoor-rebuild" "$other" "$out"
+    at "rebuilt by hand"
 
     move "$have" "$up"
     rebuilt_for "$up" ''
     module_matches "$up"
     system_demo "$up: system mode: Linux guest calls the host"
+    at "moved up"
     # A rebuild from the installed sources and the archive's, for the
     # packaged build itself (whose source the archive has).
     out=$(qemu-backdoor-rebuild --force 2>&1)
     rebuilt "$have: qemu-backdoor-rebuild --force" "$have" "$out"
+    at "forced rebuild"
 
     # No network: the build comes from apt's cache, its sources cannot.
     offline=/etc/apt/apt.conf.d/99qemu-backdoor-test-offline
@@ -345,26 +354,38 @@ else
         "exit status $rc: $err" ;;
     esac
     rm -f "$offline"
+    at "no network"
 
     # Online again: up, then down with the trigger rebuilding.
     move "$have" "$up"
     move "$other" "$down"
     rebuilt "$down: the trigger" "$other" "$moved"
+    at "moved up and down"
 fi
 
 # Purge: our packages, then what they pulled in.
 # shellcheck disable=SC2086
 check "apt-get purge" apt-get purge -y -q $pkgs
 check "apt-get autoremove --purge" apt-get autoremove --purge -y -q
+at "purged"
 # apt keeps an automatically installed package that an installed one
 # suggests (APT::AutoRemove::SuggestsImportant): apt suggests dpkg-dev,
 # one of qemu-backdoor-rebuild's build dependencies.
-kept=$(apt-get autoremove -s -o APT::AutoRemove::SuggestsImportant=false |
-    sed -n 's/^Remv \([^ ]*\) .*/\1/p' | tr '\n' ' ')
+# Likewise one they recommend (libglib2.0-0 recommends libglib2.0-data,
+# which libglib2.0-dev brought). Those must all be automatically installed.
+kept=$(dpkg-query -W -f='${Package}\n' | sort | comm -13 before.packages - |
+    tr '\n' ' ')
 if [ -n "$kept" ]; then
-    check "apt-get autoremove --purge, what installed packages suggest too: $kept" \
-        apt-get autoremove --purge -y -q \
-        -o APT::AutoRemove::SuggestsImportant=false
+    # shellcheck disable=SC2086
+    manual=$(apt-mark showmanual $kept)
+    if [ -z "$manual" ]; then
+        # shellcheck disable=SC2086
+        check "purge of what apt keeps as recommended or suggested by installed packages: $kept" \
+            apt-get purge -y -q $kept
+    else
+        not_ok "apt keeps only automatically installed packages" \
+            "manually installed: $manual"
+    fi
 fi
 snapshot >after.list
 left=$(comm -13 before.list after.list)
