@@ -52,10 +52,11 @@ if [ "$deps" = 1 ]; then
     command -v dpkg-checkbuilddeps >/dev/null ||
         apt-get install -y -qq --no-install-recommends dpkg-dev >/dev/null
     # The Build-Depends of debian/control, one name each (the first of
-    # alternatives), without versions.
+    # alternatives), without versions; debhelper-compat is debhelper's.
+    # (Debian 13's dpkg says "unmet", Debian 12's "Unmet".)
     need=$(dpkg-checkbuilddeps "$top/debian/control" 2>&1 |
-           sed -n 's/.*Unmet build dependencies: //p' |
-           sed 's/([^)]*)//g; s/|[^ ]*//g')
+           sed -n 's/.*[Uu]nmet build dependencies: //p' |
+           sed 's/([^)]*)//g; s/|[^ ]*//g; s/debhelper-compat/debhelper/')
     if [ -n "$need" ]; then
         say "installing build dependencies: $need"
         # shellcheck disable=SC2086

@@ -66,19 +66,24 @@ kernel=$("$top/scripts/fetch-guest-kernel.sh" | tail -n 1)
 failed=0
 echo 0 >"$stage/count"
 tap() { # RELEASE: renumber the TAP on stdin (the count in $stage/count)
-    awk -v n="$(cat "$stage/count")" -v r="debian$1: " '
-        /^(not )?ok [0-9]+/ {
-            n++
-            not = ($1 == "not") ? "not " : ""
-            sub(/^(not )?ok [0-9]+ (- )?/, "")
-            print not "ok " n " - " r $0
-            fflush()
-            next
-        }
-        /^1\.\.[0-9]+$/ { next }
-        { print; fflush() }
-        END { print n > "/dev/stderr" }' 2>"$stage/count.new"
-    mv "$stage/count.new" "$stage/count"
+    # (A shell loop rather than awk: mawk reads a pipe in blocks, which
+    # would hold the stream back until the end.)
+    t=$(cat "$stage/count")
+    while IFS= read -r line; do
+        case $line in
+        "ok "[0-9]*|"not ok "[0-9]*)
+            st=${line%%ok *}ok
+            rest=${line#"$st "}
+            rest=${rest#"${rest%%[!0-9]*}"}
+            rest=${rest# }
+            rest=${rest#- }
+            t=$((t + 1))
+            echo "$st $t - debian$1: $rest" ;;
+        1..[0-9]*) ;;
+        *) printf '%s\n' "$line" ;;
+        esac
+    done
+    echo "$t" >"$stage/count"
 }
 result() { # RELEASE STATUS NAME [DETAIL]
     if [ "$2" = 0 ]; then
