@@ -38,8 +38,9 @@
  * Library changelog:
  *   0.1  First version: the seed API, channels, errors, version query.
  *   next Per-thread call slots (register map 1.1): calls take no lock and
- *        qemu_backdoor_slot_call() is inline; event rings:
- *        qemu_backdoor_post(), qemu_backdoor_slot_post(),
+ *        qemu_backdoor_slot_call() is inline, so is qemu_backdoor() after
+ *        the thread's first call (a macro, see qemu_backdoor_seed_call());
+ *        event rings: qemu_backdoor_post(), qemu_backdoor_slot_post(),
  *        qemu_backdoor_slot_flush(). With a 1.0 device, calls take the
  *        channel's lock as before and posting fails with ENOTSUP.
  */
@@ -106,6 +107,9 @@ void *qemu_backdoor_data(void);
 /**
  * qemu_backdoor() - call the host on the qemu_backdoor_init() channel
  * @cmd: the command handed to the host callback
+ *
+ * On a device with call slots, an inline function after the thread's
+ * first call (see qemu_backdoor_seed_call() below).
  *
  * Returns: the callback's 64-bit result. Without a successful init: all
  * ones, with errno set to ENODEV.
@@ -287,6 +291,28 @@ uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,
 int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
                                  uint64_t a0, uint64_t a1, uint64_t a2);
 
+/*
+ * The exit of a slot call: store the call word @word, read the call
+ * register @reg. Compiler barriers only: the host reads the call word and
+ * writes its answers on the calling vCPU's own thread, after the exit, so
+ * the CPU's program order is enough (and a fence costs under TCG).
+ */
+static inline uint64_t qemu_backdoor_slot_exit(volatile uint64_t *word,
+                                               volatile uint64_t *reg,
+                                               uint64_t cmd)
+{
+    uint64_t r;
+
+    __asm__ __volatile__("" ::: "memory");
+    *word = cmd;
+    r = *reg;
+    __asm__ __volatile__("" ::: "memory");
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    r = __builtin_bswap64(r);               /* PCI registers: little-endian */
+#endif
+    return r;
+}
+
 /**
  * qemu_backdoor_slot_call() - call the host through a slot
  * @slot: the calling thread's slot (qemu_backdoor_channel_slot())
@@ -298,24 +324,14 @@ int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
 static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
                                                uint64_t cmd)
 {
-    uint64_t r;
+    /* The slot's own fields, read once (TCG pays for each access) */
+    volatile uint64_t *word = slot->call_word;
+    volatile uint64_t *reg = slot->call_reg;
 
-    if (sizeof(void *) < 8 || !slot->call_reg) {
+    if (sizeof(void *) < 8 || !reg) {
         return qemu_backdoor_slot_call_slow(slot, cmd);
     }
-    /*
-     * Compiler barriers only: the host reads the call word and writes its
-     * answers on the calling vCPU's own thread, after the exit, so the
-     * CPU's program order is enough (and a fence costs under TCG).
-     */
-    __asm__ __volatile__("" ::: "memory");
-    *slot->call_word = cmd;
-    r = *slot->call_reg;
-    __asm__ __volatile__("" ::: "memory");
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    r = __builtin_bswap64(r);               /* PCI registers: little-endian */
-#endif
-    return r;
+    return qemu_backdoor_slot_exit(word, reg, cmd);
 }
 
 /**
@@ -362,6 +378,49 @@ static inline int qemu_backdoor_slot_post(qemu_backdoor_slot *slot,
  * Returns: 0, or -1 with errno ENOTSUP when the channel has no rings.
  */
 int qemu_backdoor_slot_flush(qemu_backdoor_slot *slot);
+
+/*
+ * The calling thread's slot on the qemu_backdoor_init() channel, once a
+ * qemu_backdoor() call has claimed it: its call word and call register,
+ * here rather than behind a pointer to the slot (under TCG each load of a
+ * chain costs). The library's, read by the inline qemu_backdoor() below;
+ * call_reg is NULL until then and after the channel closed, which sends
+ * the call out of line.
+ */
+typedef struct qemu_backdoor_seed {
+    volatile uint64_t *call_word;
+    volatile uint64_t *call_reg;
+} qemu_backdoor_seed;
+
+extern __thread qemu_backdoor_seed qemu_backdoor_seed_regs
+    __attribute__((tls_model("initial-exec")));
+
+/**
+ * qemu_backdoor_seed_call() - qemu_backdoor(), inline
+ * @cmd: the command handed to the host callback
+ * qemu_backdoor(cmd) is this function unless QEMU_BACKDOOR_NO_INLINE is
+ * defined: the thread's slot, no function call (under TCG a call and its
+ * return cost a quarter of the exit). The first call of each thread,
+ * calls without a slot (a 1.0 device, user mode, 32-bit guests) and calls
+ * after qemu_backdoor_init() replaced the channel go to the library's
+ * qemu_backdoor(), which &qemu_backdoor and (qemu_backdoor)(cmd) also
+ * name.
+ * Returns: as qemu_backdoor().
+ */
+static inline uint64_t qemu_backdoor_seed_call(uint64_t cmd)
+{
+    volatile uint64_t *word = qemu_backdoor_seed_regs.call_word;
+    volatile uint64_t *reg = qemu_backdoor_seed_regs.call_reg;
+
+    if (sizeof(void *) < 8 || !reg) {
+        return (qemu_backdoor)(cmd);
+    }
+    return qemu_backdoor_slot_exit(word, reg, cmd);
+}
+
+#ifndef QEMU_BACKDOOR_NO_INLINE
+#define qemu_backdoor(cmd) qemu_backdoor_seed_call(cmd)
+#endif
 
 /**
  * qemu_backdoor_post() - post an event on the qemu_backdoor_init() channel

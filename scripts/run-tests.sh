@@ -37,7 +37,13 @@ if [ $# = 0 ] && [ "${SANITIZE:-1}" != 0 ]; then
     if [ -f "$sanitize_log" ]; then
         logs="$logs $sanitize_log"
     else
+        # Counted as a failed check, so the summary line cannot say
+        # "0 failed" for a run that lost its sanitized half.
         echo "run-tests.sh: the sanitizer run stopped before its tests" >&2
+        echo "not ok 1 - the sanitizer run stopped before its tests" \
+            >build/sanitize-failed.tap
+        BACKDOOR_EXTRA_TAP="${BACKDOOR_EXTRA_TAP:-} sanitizers=build/sanitize-failed.tap"
+        export BACKDOOR_EXTRA_TAP
         rc=1
     fi
 fi

@@ -12,7 +12,6 @@
  * given to -plugin (backdoor-plugin.c).
  */
 #include "qemu/osdep.h"
-#include "qemu/units.h"
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
@@ -32,14 +31,11 @@
 #include "backdoor.h"
 #include "compat.h"
 #include "loader.h"
-#include "qemu-backdoor-regs.h"
+#include "regs.h"
 
 OBJECT_DECLARE_SIMPLE_TYPE(BackdoorState, BACKDOOR)
 
 #define BACKDOOR_CTRL_SIZE          0x1000
-#define BACKDOOR_DATA_SIZE_MIN      (4 * KiB)
-#define BACKDOOR_DATA_SIZE_MAX      (1 * GiB)
-#define BACKDOOR_DATA_SIZE_DEFAULT  (1 * MiB)
 #define BACKDOOR_SLOTS_DEFAULT      32
 #define BACKDOOR_RING_DEFAULT       128
 #define BACKDOOR_RING_MIN           8
@@ -51,7 +47,12 @@ struct BackdoorState {
 
     MemoryRegion ctrl;
     MemoryRegion data;
-    void *data_ptr;
+    /*
+     * What the registers read: the data channel, and the call slots of
+     * register map 1.1 (properties data-size, slots and ring-entries,
+     * then what fits)
+     */
+    BackdoorRegs regs;
     bool big_endian;            /* the target's default byte order */
     bool cpu_endian;            /* CPUs can switch: ask the calling one */
     BackdoorCallbacks *callbacks;
@@ -60,7 +61,6 @@ struct BackdoorState {
     /* properties */
     char *callbacks_path;
     char *callbacks_args;
-    uint64_t data_size;
 
     /* registers */
     uint64_t result;
@@ -71,10 +71,6 @@ struct BackdoorState {
     uint64_t guest_errors;
 
     /* call slots and event rings (register map 1.1) */
-    uint32_t slots;             /* property, then what fits */
-    uint32_t ring_entries;      /* property, then what fits */
-    uint64_t slot_base;
-    uint64_t slot_stride;
     unsigned long *slot_used;   /* claimed by SLOT_ALLOC */
     int32_t vm_slots;           /* slots, as the migration bitmap sizes it */
     VMChangeStateEntry *vmstate_change;
@@ -91,6 +87,13 @@ struct BackdoorState {
 
     /* hot reload: callbacks_args may change before the next swap */
     char *loaded_args;          /* the args the loaded library was given */
+
+    /*
+     * What a call hands the library, its constant fields filled in at
+     * realize: a call sets only its own (calls run one at a time, under
+     * the BQL, and a callback cannot call this device).
+     */
+    qemu_backdoor_call call;
 };
 
 static void G_GNUC_PRINTF(2, 3)
@@ -157,21 +160,38 @@ static int backdoor_guest_write(const qemu_backdoor_call *call,
     return backdoor_guest_rw(call, addr, (void *)buf, len, true);
 }
 
-static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
+/*
+ * Whether a claimed slot's ring holds events (HEAD != TAIL, equal in
+ * either byte order). It runs before every call, so it makes no call: two
+ * loads per claimed slot, where draining every claimed slot cost a tenth
+ * of the call.
+ */
+static inline bool backdoor_rings_pending(BackdoorState *s)
 {
-    qemu_backdoor_call call = {
-        .guest_read = backdoor_guest_read,
-        .guest_write = backdoor_guest_write,
-        .host = s,
-        .cmd = cmd,
-        .data = s->data_ptr,
-        .data_size = s->data_size,
-        .guest_big_endian = be,
-        .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
-        .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-    };
+    const uint8_t *blk0 = (const uint8_t *)s->regs.data + s->regs.slot_base;
 
-    backdoor_drain_all(s, be);
+    if (!s->slot_used || !s->regs.ring_entries) {
+        return false;
+    }
+    for (unsigned w = 0; w < BITS_TO_LONGS(s->regs.slots); w++) {
+        for (unsigned long bits = s->slot_used[w]; bits; bits &= bits - 1) {
+            const uint8_t *blk = blk0 + (w * BITS_PER_LONG + ctzl(bits)) *
+                                        s->regs.slot_stride;
+
+            if (ldq_he_p(blk + BACKDOOR_SLOTBLK_HEAD) !=
+                ldq_he_p(blk + BACKDOOR_SLOTBLK_TAIL)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static inline uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
+{
+    if (backdoor_rings_pending(s)) {
+        backdoor_drain_all(s, be);
+    }
     s->calls++;
     if (!s->callbacks) {
         /* A hot reload failed and the old library could not restart */
@@ -180,21 +200,17 @@ static uint64_t backdoor_call(BackdoorState *s, uint64_t cmd, bool be)
         s->result = ~0ULL;
         return s->result;
     }
-    s->result = backdoor_callbacks_call(s->callbacks, &call);
+    s->call.cmd = cmd;
+    s->call.guest_big_endian = be;
+    s->call.vcpu_index = current_cpu ? current_cpu->cpu_index : -1;
+    s->result = backdoor_callbacks_call(s->callbacks, &s->call);
     return s->result;
-}
-
-/* The command word of a CALL read, in the guest's byte order @be. */
-static uint64_t backdoor_call_word(BackdoorState *s, bool be)
-{
-    const void *p = (const uint8_t *)s->data_ptr + s->call_offset;
-
-    return be ? ldq_be_p(p) : ldq_le_p(p);
 }
 
 static uint8_t *backdoor_slot(BackdoorState *s, unsigned n)
 {
-    return (uint8_t *)s->data_ptr + s->slot_base + n * s->slot_stride;
+    return (uint8_t *)s->regs.data + s->regs.slot_base +
+           n * s->regs.slot_stride;
 }
 
 static uint64_t backdoor_ld64(bool be, const void *p)
@@ -225,17 +241,17 @@ static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
     qemu_backdoor_event ev[BACKDOOR_BATCH_MAX];
     uint64_t head, tail;
 
-    if (!s->ring_entries) {
+    if (!s->regs.ring_entries) {
         return;
     }
     head = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_HEAD);
     tail = backdoor_ld64(be, blk + BACKDOOR_SLOTBLK_TAIL);
     smp_mb_acquire();
-    if (head - tail > s->ring_entries) {
+    if (head - tail > s->regs.ring_entries) {
         backdoor_guest_error(s, "slot %u: ring HEAD 0x%" PRIx64 " is more "
                              "than %u events past TAIL 0x%" PRIx64 "; "
                              "dropping the ring's contents", n, head,
-                             s->ring_entries, tail);
+                             s->regs.ring_entries, tail);
         backdoor_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, head);
         return;
     }
@@ -245,13 +261,13 @@ static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
             .producer = n,
             .vcpu_index = current_cpu ? current_cpu->cpu_index : -1,
             .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-            .data = s->data_ptr,
-            .data_size = s->data_size,
+            .data = s->regs.data,
+            .data_size = s->regs.data_size,
             .guest_big_endian = be,
         };
 
         while (tail != head && batch.count < BACKDOOR_BATCH_MAX) {
-            const uint8_t *e = ring + (tail & (s->ring_entries - 1)) *
+            const uint8_t *e = ring + (tail & (s->regs.ring_entries - 1)) *
                                BACKDOOR_EVENT_SIZE;
             qemu_backdoor_event *d = &ev[batch.count++];
 
@@ -272,74 +288,60 @@ static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
 /* Every synchronous call first delivers what every ring holds. */
 static void backdoor_drain_all(BackdoorState *s, bool be)
 {
-    if (!s->slot_used || !s->ring_entries) {
+    uint32_t slots = s->regs.slots;
+
+    if (!s->slot_used || !s->regs.ring_entries) {
         return;
     }
-    for (unsigned n = find_first_bit(s->slot_used, s->slots);
-         n < s->slots; n = find_next_bit(s->slot_used, s->slots, n + 1)) {
+    for (unsigned n = find_first_bit(s->slot_used, slots);
+         n < slots; n = find_next_bit(s->slot_used, slots, n + 1)) {
         backdoor_drain(s, n, be);
     }
 }
 
 static bool backdoor_slot_claimed(BackdoorState *s, uint64_t n)
 {
-    return n < s->slots && test_bit(n, s->slot_used);
-}
-
-static bool backdoor_is_slot_call(BackdoorState *s, hwaddr addr)
-{
-    return addr >= BACKDOOR_REG_SLOT_CALL(0) &&
-           addr < BACKDOOR_REG_SLOT_CALL(s->slots) && addr % 8 == 0;
-}
-
-static bool backdoor_is_reg(BackdoorState *s, hwaddr addr)
-{
-    if (s->slots && addr >= BACKDOOR_REG_SLOT_COUNT) {
-        return (addr < BACKDOOR_REG_END_1_1 && addr % 4 == 0 &&
-                addr != BACKDOOR_REG_SLOT_BASE + 4 &&
-                addr != BACKDOOR_REG_SLOT_STRIDE + 4 &&
-                addr != BACKDOOR_REG_DOORBELL + 4) ||
-               backdoor_is_slot_call(s, addr);
-    }
-    return addr <= BACKDOOR_REG_CALL &&
-           (addr == BACKDOOR_REG_FEATURES ||
-            addr == BACKDOOR_REG_RESULT_HI || addr % 8 == 0);
-}
-
-static bool backdoor_reg_is_64(BackdoorState *s, hwaddr addr)
-{
-    return addr == BACKDOOR_REG_DATA_SIZE || addr == BACKDOOR_REG_CMD ||
-           addr == BACKDOOR_REG_RESULT || addr == BACKDOOR_REG_CALL_OFFSET ||
-           addr == BACKDOOR_REG_CALL ||
-           (s->slots && (addr == BACKDOOR_REG_SLOT_BASE ||
-                         addr == BACKDOOR_REG_SLOT_STRIDE ||
-                         backdoor_is_slot_call(s, addr)));
+    return n < s->regs.slots && test_bit(n, s->slot_used);
 }
 
 /*
- * Widths are checked here rather than through MemoryRegionOps.valid so that
- * every wrong access is counted in guest-errors, not just dropped by the
- * memory core.
+ * The register model (regs.h) checks offsets and widths, rather than
+ * MemoryRegionOps.valid, so that every wrong access is counted in
+ * guest-errors, not just dropped by the memory core.
  */
-static bool backdoor_width_ok(BackdoorState *s, hwaddr addr, unsigned size,
-                              const char *dir)
+static bool backdoor_access_ok(BackdoorState *s, hwaddr addr, unsigned size,
+                               bool write, BackdoorReg *reg, unsigned *slot)
 {
-    if (size == 4 || (size == 8 && backdoor_reg_is_64(s, addr))) {
+    const char *dir = write ? "write" : "read";
+
+    switch (backdoor_regs_check(&s->regs, addr, size, write, reg, slot)) {
+    case BACKDOOR_ACCESS_OK:
         return true;
+    case BACKDOOR_ACCESS_RESERVED:
+        backdoor_guest_error(s, "%s of reserved control offset 0x%"
+                             HWADDR_PRIx, dir, addr);
+        break;
+    case BACKDOOR_ACCESS_DIRECTION:
+        backdoor_guest_error(s, "%s of %s control offset 0x%" HWADDR_PRIx,
+                             dir, write ? "read-only" : "write-only", addr);
+        break;
+    case BACKDOOR_ACCESS_WIDTH:
+        backdoor_guest_error(s, "%u-byte %s at control offset 0x%"
+                             HWADDR_PRIx " (see docs/specs/backdoor.rst)",
+                             size, dir, addr);
+        break;
     }
-    backdoor_guest_error(s, "%u-byte %s at control offset 0x%" HWADDR_PRIx
-                         " (see docs/specs/backdoor.rst)", size, dir, addr);
     return false;
 }
 
 /* SLOT_ALLOC: the lowest free slot, with its ring emptied; ~0 if none. */
 static uint64_t backdoor_slot_alloc(BackdoorState *s)
 {
-    unsigned n = find_first_zero_bit(s->slot_used, s->slots);
+    unsigned n = find_first_zero_bit(s->slot_used, s->regs.slots);
     bool be = backdoor_guest_big_endian(s);
     uint8_t *blk;
 
-    if (n >= s->slots) {
+    if (n >= s->regs.slots) {
         return 0xffffffffu;
     }
     set_bit(n, s->slot_used);
@@ -352,17 +354,12 @@ static uint64_t backdoor_slot_alloc(BackdoorState *s)
 }
 
 /* SLOT_CALL(n): the call word of slot n, its result into the slot too. */
-static uint64_t backdoor_slot_call(BackdoorState *s, hwaddr addr,
-                                   unsigned size)
+static uint64_t backdoor_slot_call(BackdoorState *s, unsigned n)
 {
-    unsigned n = (addr - BACKDOOR_REG_SLOT_CALL(0)) / 8;
     bool be = backdoor_guest_big_endian(s);
     uint8_t *blk = backdoor_slot(s, n);
     uint64_t result;
 
-    if (!backdoor_width_ok(s, addr, size, "read")) {
-        return ~0ULL;
-    }
     if (!test_bit(n, s->slot_used)) {
         backdoor_guest_error(s, "call through slot %u, which is not "
                              "claimed (read SLOT_ALLOC first)", n);
@@ -375,9 +372,9 @@ static uint64_t backdoor_slot_call(BackdoorState *s, hwaddr addr,
 }
 
 /* SLOT_FREE and DOORBELL: both name a claimed slot and drain its ring. */
-static void backdoor_slot_write(BackdoorState *s, hwaddr addr, uint64_t val)
+static void backdoor_slot_write(BackdoorState *s, bool doorbell,
+                                uint64_t val)
 {
-    bool doorbell = addr == BACKDOOR_REG_DOORBELL;
     uint64_t n = doorbell ? val & ~(uint64_t)BACKDOOR_DOORBELL_FULL : val;
 
     if (!backdoor_slot_claimed(s, n)) {
@@ -400,7 +397,10 @@ static void backdoor_slot_write(BackdoorState *s, hwaddr addr, uint64_t val)
 static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
 {
     BackdoorState *s = opaque;
+    BackdoorReg reg;
+    unsigned slot;
     uint64_t val;
+    int call;
     bool be;
 
     if (s->in_guest_access) {
@@ -408,122 +408,70 @@ static uint64_t backdoor_ctrl_read(void *opaque, hwaddr addr, unsigned size)
                              "the device's registers");
         return ~0ULL;
     }
-    switch (addr) {
-    case BACKDOOR_REG_ID:
-        val = BACKDOOR_ID;
-        break;
-    case BACKDOOR_REG_FEATURES:
-        val = BACKDOOR_FEATURES;
-        if (s->slots) {
-            val |= BACKDOOR_FEATURE_SLOTS;
-        }
-        if (s->slots && s->ring_entries) {
-            val |= BACKDOOR_FEATURE_RING;
-        }
-        break;
-    case BACKDOOR_REG_DATA_SIZE:
-        val = s->data_size;
-        break;
-    case BACKDOOR_REG_RESULT:
-        val = s->result;
-        break;
-    case BACKDOOR_REG_RESULT_HI:
-        val = s->result >> 32;
-        break;
-    case BACKDOOR_REG_CALL_OFFSET:
-        val = s->call_offset;
-        break;
-    case BACKDOOR_REG_CALL:
-        if (!backdoor_width_ok(s, addr, size, "read")) {
-            return ~0ULL;
-        }
+    /* The calls without the register model's lookup: guests do little else */
+    if (backdoor_regs_call_read(&s->regs, addr, size, &call)) {
+        reg = call < 0 ? BACKDOOR_R_CALL : BACKDOOR_R_SLOT_CALL;
+        slot = call;
+    } else if (!backdoor_access_ok(s, addr, size, false, &reg, &slot)) {
+        return ~0ULL;
+    }
+    switch (reg) {
+    case BACKDOOR_R_RESULT:
+        return s->result;
+    case BACKDOOR_R_RESULT_HI:
+        return s->result >> 32;
+    case BACKDOOR_R_CALL_OFFSET:
+        return s->call_offset;
+    case BACKDOOR_R_CALL:
         be = backdoor_guest_big_endian(s);
-        return backdoor_call(s, backdoor_call_word(s, be), be);
-    case BACKDOOR_REG_SLOT_COUNT ... BACKDOOR_REG_SLOT_FREE - 1:
-        if (!s->slots) {
-            goto wrong;
-        }
-        switch (addr) {
-        case BACKDOOR_REG_SLOT_COUNT:
-            val = s->slots;
-            break;
-        case BACKDOOR_REG_RING_ENTRIES:
-            val = s->ring_entries;
-            break;
-        case BACKDOOR_REG_SLOT_BASE:
-            val = s->slot_base;
-            break;
-        case BACKDOOR_REG_SLOT_STRIDE:
-            val = s->slot_stride;
-            break;
-        case BACKDOOR_REG_SLOT_ALLOC:
-            if (!backdoor_width_ok(s, addr, size, "read")) {
-                return ~0ULL;
-            }
-            return backdoor_slot_alloc(s);
-        default:
-            goto wrong;
-        }
-        break;
+        return backdoor_call(s, backdoor_regs_call_word(&s->regs,
+                                                        s->call_offset, be),
+                             be);
+    case BACKDOOR_R_SLOT_ALLOC:
+        return backdoor_slot_alloc(s);
+    case BACKDOOR_R_SLOT_CALL:
+        return backdoor_slot_call(s, slot);
     default:
-        if (backdoor_is_slot_call(s, addr)) {
-            return backdoor_slot_call(s, addr, size);
+        /* ID, FEATURES, DATA_SIZE and the slot layout */
+        if (!backdoor_regs_fixed(&s->regs, reg, &val)) {
+            g_assert_not_reached();
         }
-    wrong:
-        backdoor_guest_error(s, "read of %s control offset 0x%" HWADDR_PRIx,
-                             backdoor_is_reg(s, addr) ? "write-only" :
-                             "reserved", addr);
-        return ~0ULL;
+        return val;
     }
-    if (!backdoor_width_ok(s, addr, size, "read")) {
-        return ~0ULL;
-    }
-    return val;
 }
 
 static void backdoor_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
                                 unsigned size)
 {
     BackdoorState *s = opaque;
+    BackdoorReg reg;
 
     if (s->in_guest_access) {
         backdoor_guest_error(s, "a callback's guest memory write reached "
                              "the device's registers");
         return;
     }
-    switch (addr) {
-    case BACKDOOR_REG_CMD:
-        if (backdoor_width_ok(s, addr, size, "write")) {
-            backdoor_call(s, val, backdoor_guest_big_endian(s));
-        }
+    if (!backdoor_access_ok(s, addr, size, true, &reg, NULL)) {
+        return;
+    }
+    switch (reg) {
+    case BACKDOOR_R_CMD:
+        backdoor_call(s, val, backdoor_guest_big_endian(s));
         break;
-    case BACKDOOR_REG_CALL_OFFSET:
-        if (!backdoor_width_ok(s, addr, size, "write")) {
-            break;
-        }
-        if (val % 8 || val > s->data_size - 8) {
+    case BACKDOOR_R_CALL_OFFSET:
+        if (!backdoor_regs_call_offset_ok(&s->regs, val)) {
             backdoor_guest_error(s, "CALL_OFFSET 0x%" PRIx64 " is not an "
                                  "8-aligned offset inside the data BAR", val);
             break;
         }
         s->call_offset = val;
         break;
-    case BACKDOOR_REG_SLOT_FREE:
-    case BACKDOOR_REG_DOORBELL:
-        if (!s->slots) {
-            goto wrong;
-        }
-        if (!backdoor_width_ok(s, addr, size, "write")) {
-            break;
-        }
-        backdoor_slot_write(s, addr, val);
+    case BACKDOOR_R_SLOT_FREE:
+    case BACKDOOR_R_DOORBELL:
+        backdoor_slot_write(s, reg == BACKDOOR_R_DOORBELL, val);
         break;
     default:
-    wrong:
-        backdoor_guest_error(s, "write of %s control offset 0x%" HWADDR_PRIx,
-                             backdoor_is_reg(s, addr) ? "read-only" :
-                             "reserved", addr);
-        break;
+        g_assert_not_reached();
     }
 }
 
@@ -554,14 +502,7 @@ static qemu_backdoor_info *backdoor_init_info(BackdoorState *s,
                                               const char *args,
                                               qemu_backdoor_info *info)
 {
-    *info = (qemu_backdoor_info) {
-        .mode = QEMU_BACKDOOR_MODE_SYSTEM,
-        .args = args,
-        .id = DEVICE(s)->id,
-        .data = s->data_ptr,
-        .data_size = s->data_size,
-        .guest_big_endian = s->big_endian,
-    };
+    *info = backdoor_regs_info(&s->regs, args, DEVICE(s)->id, s->big_endian);
     return info;
 }
 
@@ -787,40 +728,41 @@ static void backdoor_vm_change(void *opaque, bool running, RunState state)
  */
 static bool backdoor_layout_slots(BackdoorState *s, Error **errp)
 {
-    uint64_t room = s->data_size / 2;
+    BackdoorRegs *r = &s->regs;
+    uint64_t room = r->data_size / 2;
 
-    if (s->slots > BACKDOOR_SLOTS_MAX) {
+    if (r->slots > BACKDOOR_SLOTS_MAX) {
         error_setg(errp, "backdoor: slots=%u is more than %u",
-                   s->slots, BACKDOOR_SLOTS_MAX);
+                   r->slots, BACKDOOR_SLOTS_MAX);
         return false;
     }
-    if (s->ring_entries && (!is_power_of_2(s->ring_entries) ||
-                            s->ring_entries < BACKDOOR_RING_MIN ||
-                            s->ring_entries > BACKDOOR_RING_MAX)) {
+    if (r->ring_entries && (!is_power_of_2(r->ring_entries) ||
+                            r->ring_entries < BACKDOOR_RING_MIN ||
+                            r->ring_entries > BACKDOOR_RING_MAX)) {
         error_setg(errp, "backdoor: ring-entries=%u is not 0 or a power of "
-                   "two from %u to %u", s->ring_entries, BACKDOOR_RING_MIN,
+                   "two from %u to %u", r->ring_entries, BACKDOOR_RING_MIN,
                    BACKDOOR_RING_MAX);
         return false;
     }
-    if (!s->slots) {
-        s->ring_entries = 0;
+    if (!r->slots) {
+        r->ring_entries = 0;
         return true;
     }
     for (;;) {
-        s->slot_stride = BACKDOOR_SLOTBLK_RING +
-                         (uint64_t)s->ring_entries * BACKDOOR_EVENT_SIZE;
-        if ((uint64_t)s->slots * s->slot_stride <= room) {
+        r->slot_stride = BACKDOOR_SLOTBLK_RING +
+                         (uint64_t)r->ring_entries * BACKDOOR_EVENT_SIZE;
+        if ((uint64_t)r->slots * r->slot_stride <= room) {
             break;
         }
-        if (s->ring_entries > BACKDOOR_RING_MIN) {
-            s->ring_entries /= 2;
+        if (r->ring_entries > BACKDOOR_RING_MIN) {
+            r->ring_entries /= 2;
         } else {
-            s->slots = MAX(room / s->slot_stride, 1);
+            r->slots = MAX(room / r->slot_stride, 1);
         }
     }
-    s->slot_base = s->data_size - 64 - (uint64_t)s->slots * s->slot_stride;
-    s->slot_used = bitmap_new(s->slots);
-    s->vm_slots = s->slots;
+    r->slot_base = r->data_size - 64 - (uint64_t)r->slots * r->slot_stride;
+    s->slot_used = bitmap_new(r->slots);
+    s->vm_slots = r->slots;
     return true;
 }
 
@@ -836,27 +778,31 @@ static void backdoor_realize(PCIDevice *pdev, Error **errp)
                    "(the path of a callback library)");
         return;
     }
-    if (s->data_size < BACKDOOR_DATA_SIZE_MIN ||
-        s->data_size > BACKDOOR_DATA_SIZE_MAX ||
-        !is_power_of_2(s->data_size)) {
+    if (!backdoor_data_size_ok(s->regs.data_size)) {
         error_setg(errp, "backdoor: data-size %" PRIu64 " is not a power of "
-                   "two from 4 KiB to 1 GiB", s->data_size);
+                   "two from 4 KiB to 1 GiB", s->regs.data_size);
         return;
     }
 
     memory_region_init_io(&s->ctrl, OBJECT(s), &backdoor_ctrl_ops, s,
                           "backdoor-ctrl", BACKDOOR_CTRL_SIZE);
     memory_region_init_ram(&s->data, OBJECT(s), "backdoor-data",
-                           s->data_size, &local_err);
+                           s->regs.data_size, &local_err);
     if (local_err) {
         error_propagate(errp, local_err);
         return;
     }
-    s->data_ptr = memory_region_get_ram_ptr(&s->data);
+    s->regs.mode = QEMU_BACKDOOR_MODE_SYSTEM;
+    s->regs.data = memory_region_get_ram_ptr(&s->data);
+    s->regs.guest_read = backdoor_guest_read;
+    s->regs.guest_write = backdoor_guest_write;
+    s->regs.host = s;
+    /* What every call hands the library but its cmd, byte order, vCPU */
+    s->call = backdoor_regs_call(&s->regs, 0, false, -1);
     s->big_endian = target_words_bigendian();
     s->cpu_endian = first_cpu &&
                     CPU_GET_CLASS(first_cpu)->sysemu_ops->virtio_is_big_endian;
-    s->call_offset = s->data_size - 8;
+    s->call_offset = backdoor_regs_call_offset_reset(&s->regs);
     if (!backdoor_layout_slots(s, errp)) {
         return;
     }
@@ -911,13 +857,13 @@ static void backdoor_reset(DeviceState *dev)
     BackdoorState *s = BACKDOOR(dev);
 
     s->result = 0;
-    s->call_offset = s->data_size - 8;
+    s->call_offset = backdoor_regs_call_offset_reset(&s->regs);
     if (s->slot_used) {
         /* Events posted before the reset still count; then all are free */
         if (s->callbacks) {
             backdoor_drain_all(s, s->big_endian);
         }
-        bitmap_zero(s->slot_used, s->slots);
+        bitmap_zero(s->slot_used, s->regs.slots);
     }
 }
 
@@ -942,12 +888,12 @@ static const Property backdoor_properties[] = {
                 backdoor_prop_callbacks, char *),
     DEFINE_PROP("callbacks-args", BackdoorState, callbacks_args,
                 backdoor_prop_callbacks_args, char *),
-    DEFINE_PROP_SIZE("data-size", BackdoorState, data_size,
+    DEFINE_PROP_SIZE("data-size", BackdoorState, regs.data_size,
                      BACKDOOR_DATA_SIZE_DEFAULT),
     /* call slots and event rings (register map 1.1) */
-    DEFINE_PROP_UINT32("slots", BackdoorState, slots,
+    DEFINE_PROP_UINT32("slots", BackdoorState, regs.slots,
                        BACKDOOR_SLOTS_DEFAULT),
-    DEFINE_PROP_UINT32("ring-entries", BackdoorState, ring_entries,
+    DEFINE_PROP_UINT32("ring-entries", BackdoorState, regs.ring_entries,
                        BACKDOOR_RING_DEFAULT),
 };
 

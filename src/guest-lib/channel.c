@@ -296,15 +296,25 @@ void *qemu_backdoor_data(void)
     return ch ? ch->data : NULL;
 }
 
-uint64_t qemu_backdoor(uint64_t cmd)
+/* The header's inline qemu_backdoor() calls this when it has no slot. */
+uint64_t (qemu_backdoor)(uint64_t cmd)
 {
     qemu_backdoor_channel *ch = __atomic_load_n(&default_channel,
                                                 __ATOMIC_ACQUIRE);
+    qemu_backdoor_slot *slot;
 
     if (!ch) {
         backdoor_error(ENODEV, "qemu_backdoor() before a successful "
                        "qemu_backdoor_init()");
         return UINT64_MAX;
+    }
+    if (ch->nslots) {
+        slot = backdoor_thread_slot(ch);
+        if (slot && slot->call_reg) {
+            /* The thread's next calls go straight to it, inline */
+            backdoor_seed_use(slot);
+            return qemu_backdoor_slot_call(slot, cmd);
+        }
     }
     return channel_call(ch, cmd);
 }

@@ -136,6 +136,12 @@ uint64_t backdoor_channel_call_locked(qemu_backdoor_channel *ch,
 void backdoor_slots_open(qemu_backdoor_channel *ch);
 void backdoor_slots_close(qemu_backdoor_channel *ch);
 
+/*
+ * The inline qemu_backdoor() of the calling thread calls through @slot,
+ * one of its own, from now on (until the slot is released).
+ */
+void backdoor_seed_use(qemu_backdoor_slot *slot);
+
 /* The calling thread's slot, NULL when there is none (slots.c). */
 extern __thread qemu_backdoor_slot *backdoor_last_slot
     __attribute__((tls_model("initial-exec")));

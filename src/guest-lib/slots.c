@@ -16,9 +16,12 @@ typedef struct BackdoorSlotNode {
     struct BackdoorSlotNode *thread_next;   /* the thread's slots */
     struct BackdoorSlotNode *channel_next;  /* the channel's slots */
     unsigned gen;                           /* slots_gen when claimed */
+    qemu_backdoor_seed *seed;   /* its thread's seed registers, if this */
 } BackdoorSlotNode;
 
 __thread qemu_backdoor_slot *backdoor_last_slot
+    __attribute__((tls_model("initial-exec")));
+__thread qemu_backdoor_seed qemu_backdoor_seed_regs
     __attribute__((tls_model("initial-exec")));
 static __thread BackdoorSlotNode *thread_slots;
 
@@ -37,8 +40,14 @@ static void slot_release(BackdoorSlotNode *n)
     if (!ch) {
         return;
     }
-    if (n->slot.index >= 0) {
+    /* A slot of an older generation is the parent process's, not ours */
+    if (n->slot.index >= 0 && n->gen == slots_gen) {
         backdoor_ctrl_write32(ch, BACKDOOR_REG_SLOT_FREE, n->slot.index);
+    }
+    if (n->seed) {
+        /* The owner's next qemu_backdoor() goes out of line */
+        n->seed->call_reg = NULL;
+        n->seed = NULL;
     }
     for (p = &ch->slot_list; *p; p = &(*p)->channel_next) {
         if (*p == n) {
@@ -69,6 +78,7 @@ static void slot_thread_exit(void *unused)
     }
     thread_slots = NULL;
     backdoor_last_slot = NULL;
+    qemu_backdoor_seed_regs.call_reg = NULL;
     pthread_mutex_unlock(&slot_lock);
 }
 
@@ -76,6 +86,7 @@ static void slot_fork_child(void)
 {
     slots_gen++;
     backdoor_last_slot = NULL;
+    qemu_backdoor_seed_regs.call_reg = NULL;
     pthread_mutex_init(&slot_lock, NULL);
 }
 
@@ -191,6 +202,17 @@ qemu_backdoor_slot *qemu_backdoor_channel_slot(qemu_backdoor_channel *ch)
     }
     backdoor_last_slot = &n->slot;
     return &n->slot;
+}
+
+void backdoor_seed_use(qemu_backdoor_slot *slot)
+{
+    BackdoorSlotNode *n = (BackdoorSlotNode *)slot;
+
+    pthread_mutex_lock(&slot_lock);
+    qemu_backdoor_seed_regs.call_word = slot->call_word;
+    qemu_backdoor_seed_regs.call_reg = slot->call_reg;
+    n->seed = &qemu_backdoor_seed_regs;
+    pthread_mutex_unlock(&slot_lock);
 }
 
 uint64_t qemu_backdoor_slot_call_slow(qemu_backdoor_slot *slot,

@@ -9,7 +9,8 @@
  * files. Only QEMU's public plugin API is used, looked up at run time.
  */
 #define _GNU_SOURCE
-#include "backdoor-user.h"
+#include "exec-hook.h"
+#include "channel.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>

@@ -16,8 +16,8 @@
  */
 #define _GNU_SOURCE
 #include "loader.h"
+#include "regs.h"
 #include "user-env.h"
-#include "qemu-backdoor-regs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +26,6 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROG "qemu-backdoor"
 
 /* How long the server polls for the next request before it sleeps. */
 #define SERVER_SPIN_NS  50000
@@ -64,17 +62,13 @@ G_STATIC_ASSERT(BACKDOOR_USER_SLOTS_OFFSET >= BACKDOOR_USER_REGS_SIZE);
 static struct {
     BackdoorCallbacks *cb;
     bool big_endian;
-    uint8_t *data;
-    uint64_t data_size;
-    uint8_t *regs;              /* the register page of BASE.ctrl */
+    BackdoorRegs regs;          /* the data channel, what registers read */
+    uint8_t *reg_page;          /* the register page of BASE.ctrl */
     uint8_t *slots;             /* the slot area of BASE.ctrl */
     int raw_reported;
     char *base;
     char *ctrl_path;
     char *data_path;
-    const char *made[2];        /* the channel files made so far */
-    int n_made;
-    char *tmpdir;               /* made for a default base; removed at exit */
     pid_t qemu;
     int stop;
     struct {
@@ -83,32 +77,6 @@ static struct {
     } tids[TID_TABLE_SIZE];
     int next_index;
 } sv;
-
-static void cleanup_files(void)
-{
-    while (sv.n_made) {
-        unlink(sv.made[--sv.n_made]);   /* never a file we did not make */
-    }
-    if (sv.tmpdir) {
-        rmdir(sv.tmpdir);
-        sv.tmpdir = NULL;
-    }
-}
-
-static void die(const char *fmt, ...) G_GNUC_PRINTF(1, 2) G_GNUC_NORETURN;
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    cleanup_files();
-    exit(1);
-}
 
 /* Guest-order accessors for the shared pages. */
 static uint32_t ld32(const void *p)
@@ -276,13 +244,7 @@ static void serve(unsigned i)
     uint8_t *slot = sv.slots + BACKDOOR_USER_SLOT(i);
     uint32_t req = ld32(slot + BACKDOOR_SLOT_REQ);
     uint32_t tid = ld32(slot + BACKDOOR_SLOT_TID);
-    qemu_backdoor_call call = {
-        .cmd = ld64(slot + BACKDOOR_SLOT_CMD),
-        .data = sv.data,
-        .data_size = sv.data_size,
-        .guest_big_endian = sv.big_endian,
-        .mode = QEMU_BACKDOOR_MODE_USER,
-    };
+    qemu_backdoor_call call;
 
     if (tid != last_tid || !tid) {
         g_mutex_lock(&srv.lock);
@@ -290,7 +252,8 @@ static void serve(unsigned i)
         g_mutex_unlock(&srv.lock);
         last_tid = tid;
     }
-    call.vcpu_index = last_index;
+    call = backdoor_regs_call(&sv.regs, ld64(slot + BACKDOOR_SLOT_CMD),
+                              sv.big_endian, last_index);
     if (!__atomic_load_n(&srv.asleep, __ATOMIC_RELAXED)) {
         spawn_server();         /* for calls that come meanwhile */
     }
@@ -314,7 +277,7 @@ static void serve(unsigned i)
 static void check_raw_stores(void)
 {
     for (unsigned off = BACKDOOR_REG_CMD; off < 4096; off += 8) {
-        if (*(volatile uint64_t *)(sv.regs + off) &&
+        if (*(volatile uint64_t *)(sv.reg_page + off) &&
             !__atomic_exchange_n(&sv.raw_reported, 1, __ATOMIC_RELAXED)) {
             fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s: "
                     "the supervisor serves no raw register access, that "
@@ -417,8 +380,8 @@ static bool target_big_endian(const char *qemu)
     size_t len;
 
     if (strncmp(name, "qemu-", 5)) {
-        die("'%s' is not a user-mode QEMU (qemu-<arch>): cannot tell the "
-            "guest's byte order", qemu);
+        backdoor_user_die("'%s' is not a user-mode QEMU (qemu-<arch>): "
+                          "cannot tell the guest's byte order", qemu);
     }
     arch = g_strdup(name + 5);
     len = strlen(arch);
@@ -433,32 +396,13 @@ static bool target_big_endian(const char *qemu)
     return false;
 }
 
-/* The checks are shared (user-env.h); the files made are recorded here */
-static int open_channel_file(const char *path)
-{
-    int fd = backdoor_user_open_channel_file(path);
-
-    if (fd == -1) {
-        die("cannot create %s: %s", path, strerror(errno));
-    }
-    if (fd < 0) {
-        die("%s exists and is not a private file of this user: remove it "
-            "or choose another QEMU_BACKDOOR_PATH", path);
-    }
-    sv.made[sv.n_made++] = path;
-    if (ftruncate(fd, 0)) {
-        die("cannot truncate %s: %s", path, strerror(errno));
-    }
-    return fd;
-}
-
 static void *map_file(int fd, uint64_t size, off_t offset, const char *path)
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
                    offset);
 
     if (p == MAP_FAILED) {
-        die("cannot map %s: %s", path, strerror(errno));
+        backdoor_user_die("cannot map %s: %s", path, strerror(errno));
     }
     return p;
 }
@@ -469,7 +413,10 @@ static void *map_file(int fd, uint64_t size, off_t offset, const char *path)
  */
 static void make_files(const char *base)
 {
-    uint8_t regs[16];
+    static const BackdoorReg fixed[] = {
+        BACKDOOR_R_ID, BACKDOOR_R_FEATURES, BACKDOOR_R_DATA_SIZE,
+    };
+    uint8_t regs[BACKDOOR_REG_DATA_SIZE + 8] = { 0 };
     int fd;
 
     if (base && *base) {
@@ -480,34 +427,35 @@ static void make_files(const char *base)
                                       tmp && *tmp ? tmp : "/tmp");
 
         if (!mkdtemp(templ)) {
-            die("cannot create a directory %s: %s", templ, strerror(errno));
+            backdoor_user_die("cannot create a directory %s: %s", templ,
+                              strerror(errno));
         }
-        sv.tmpdir = templ;
+        backdoor_user_made_dir(templ);
         sv.base = g_strdup_printf("%s/backdoor", templ);
     }
     sv.ctrl_path = g_strdup_printf("%s.ctrl", sv.base);
     sv.data_path = g_strdup_printf("%s.data", sv.base);
 
-    fd = open_channel_file(sv.ctrl_path);
-    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_ID, BACKDOOR_USER_ID);
-    qemu_backdoor_st32(sv.big_endian, regs + BACKDOOR_REG_FEATURES,
-                       BACKDOOR_FEATURES | BACKDOOR_FEATURE_USER_SLOTS);
-    qemu_backdoor_st64(sv.big_endian, regs + BACKDOOR_REG_DATA_SIZE,
-                       sv.data_size);
+    fd = backdoor_user_make_channel_file(sv.ctrl_path);
+    for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++) {
+        backdoor_regs_store_fixed(&sv.regs, fixed[i], sv.big_endian, regs);
+    }
     if (pwrite(fd, regs, sizeof(regs), 0) != sizeof(regs) ||
         ftruncate(fd, BACKDOOR_USER_SLOTS_OFFSET + BACKDOOR_USER_SLOTS_SIZE)) {
-        die("cannot write %s: %s", sv.ctrl_path, strerror(errno));
+        backdoor_user_die("cannot write %s: %s", sv.ctrl_path,
+                          strerror(errno));
     }
-    sv.regs = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
-                       BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
-    sv.slots = sv.regs + BACKDOOR_USER_SLOTS_OFFSET;
+    sv.reg_page = map_file(fd, BACKDOOR_USER_SLOTS_OFFSET +
+                           BACKDOOR_USER_SLOTS_SIZE, 0, sv.ctrl_path);
+    sv.slots = sv.reg_page + BACKDOOR_USER_SLOTS_OFFSET;
     close(fd);
 
-    fd = open_channel_file(sv.data_path);
-    if (ftruncate(fd, sv.data_size)) {
-        die("cannot create %s: %s", sv.data_path, strerror(errno));
+    fd = backdoor_user_make_channel_file(sv.data_path);
+    if (ftruncate(fd, sv.regs.data_size)) {
+        backdoor_user_die("cannot create %s: %s", sv.data_path,
+                          strerror(errno));
     }
-    sv.data = map_file(fd, sv.data_size, 0, sv.data_path);
+    sv.regs.data = map_file(fd, sv.regs.data_size, 0, sv.data_path);
     close(fd);
 }
 
@@ -578,7 +526,7 @@ static void G_GNUC_NORETURN exit_like(int status)
 
 int main(int argc, char **argv)
 {
-    qemu_backdoor_info info = { .mode = QEMU_BACKDOOR_MODE_USER };
+    qemu_backdoor_info info;
     g_autoptr(GError) err = NULL;
     const char *lib;
     char *qemu;
@@ -593,31 +541,24 @@ int main(int argc, char **argv)
     }
     qemu = g_find_program_in_path(argv[1]);
     if (!qemu) {
-        die("'%s' not found", argv[1]);
+        backdoor_user_die("'%s' not found", argv[1]);
     }
     argv[1] = qemu;
     sv.big_endian = target_big_endian(qemu);
 
-    lib = getenv("QEMU_BACKDOOR_LIB");
-    if (!lib || !*lib) {
-        die("QEMU_BACKDOOR_LIB is not set: give the path of a callback "
-            "library (see docs/user-mode.md)");
-    }
-    sv.data_size = backdoor_user_data_size();
-    if (!sv.data_size) {
-        die("QEMU_BACKDOOR_DATA_SIZE '%s' is not a power of two from "
-            "4K to 1G", getenv("QEMU_BACKDOOR_DATA_SIZE"));
-    }
+    lib = backdoor_user_lib_or_die();
+    sv.regs = (BackdoorRegs) {
+        .mode = QEMU_BACKDOOR_MODE_USER,
+        .user_slots = true,
+        .data_size = backdoor_user_data_size_or_die(),
+    };
     make_files(getenv("QEMU_BACKDOOR_PATH"));
 
-    info.args = getenv("QEMU_BACKDOOR_ARGS");
-    info.id = sv.base;
-    info.data = sv.data;
-    info.data_size = sv.data_size;
-    info.guest_big_endian = sv.big_endian;
+    info = backdoor_regs_info(&sv.regs, getenv("QEMU_BACKDOOR_ARGS"),
+                              sv.base, sv.big_endian);
     sv.cb = backdoor_callbacks_load(lib, &info, &err);
     if (!sv.cb) {
-        die("%s", err->message);
+        backdoor_user_die("%s", err->message);
     }
 
     /* What the guest sees: the base, none of our own settings */
@@ -636,7 +577,7 @@ int main(int argc, char **argv)
     spawn_server();
     if (!srv.count) {
         backdoor_callbacks_unload(sv.cb);
-        die("cannot start the server thread");
+        backdoor_user_die("cannot start the server thread");
     }
     sv.qemu = fork();
     if (sv.qemu == 0) {
@@ -647,7 +588,7 @@ int main(int argc, char **argv)
 
         __atomic_store_n(&sv.stop, 1, __ATOMIC_RELEASE);
         backdoor_callbacks_unload(sv.cb);
-        die("cannot fork: %s", strerror(e));
+        backdoor_user_die("cannot fork: %s", strerror(e));
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
 
@@ -677,6 +618,6 @@ int main(int argc, char **argv)
     check_raw_stores();
     backdoor_callbacks_unload(sv.cb);
     fflush(NULL);
-    cleanup_files();
+    backdoor_user_remove_made();
     exit_like(status);
 }

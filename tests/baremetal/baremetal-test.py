@@ -81,7 +81,9 @@ def bench_test(accel):
         if f[:1] == ['SAMPLE'] and len(f) == 3:
             samples.setdefault(f[1], []).append(float(f[2]))
     want = {'edu-read', 'vmport-getversion', 'backdoor-call-raw',
-            'plain-store'}
+            'plain-store', 'backdoor-id-read', 'backdoor-slot-call-raw',
+            'backdoor-call-raw-all-slots', 'backdoor-doorbell',
+            'backdoor-post-raw'}
     tap(rc == baremetal_vm.EXIT_OK and set(samples) == want and
         all(len(v) == 2 and min(v) > 0 for k, v in samples.items()
             if k != 'plain-store'),

@@ -7,8 +7,10 @@
  *
  * Kernel command line (-append):
  *   test N          N checked calls (tests/callbacks/test-callbacks.c)
- *   bench N REPS    REPS repetitions of N operations of each kind
- *                   (tests/bench/bench-callbacks.c), as SAMPLE lines
+ *   bench N REPS [OPS]
+ *                   REPS repetitions of N operations of each kind
+ *                   (tests/bench/bench-callbacks.c), as SAMPLE lines;
+ *                   OPS, a comma-separated list of their names: only those
  * Output on COM1; the exit is through isa-debug-exit at 0xf4: QEMU's exit
  * status is 1 for success and 3 for failure.
  */
@@ -17,6 +19,7 @@
 #include <stdint.h>
 
 #include "qemu-backdoor-regs.h"
+#include "bench.h"
 
 #define EDU_VENDOR      0x1234
 #define EDU_DEVICE      0x11e8
@@ -425,16 +428,86 @@ static uint64_t sort_median(uint64_t *v, int n)
     return v[n / 2];
 }
 
-enum { OP_EDU, OP_VMPORT, OP_CALL, OP_STORE, N_OPS };
+/*
+ * Besides the call and its baselines, the pieces of the device's cost: a
+ * plain register read (the dispatch alone), the call with every slot
+ * claimed (the drain loop), a slot call, a doorbell on an empty ring, and
+ * events posted to slot 0's ring with a doorbell at 3/4 full as the
+ * library does (the host's drain, per event).
+ */
+enum {
+    OP_EDU, OP_VMPORT, OP_CALL, OP_STORE, OP_ID, OP_SLOT_CALL,
+    OP_CALL_SLOTS, OP_DOORBELL, OP_POST, N_OPS
+};
 static const char *const op_names[N_OPS] = {
     "edu-read", "vmport-getversion", "backdoor-call-raw", "plain-store",
+    "backdoor-id-read", "backdoor-slot-call-raw",
+    "backdoor-call-raw-all-slots", "backdoor-doorbell", "backdoor-post-raw",
 };
+
+/* Slots this guest holds (register map 1.1), claimed raw, lowest first */
+static uint32_t nclaimed;
+
+static inline void wr32(volatile uint8_t *base, unsigned off, uint32_t v)
+{
+    *(volatile uint32_t *)(base + off) = v;
+}
+
+/* Hold @n slots (fewer if the device has fewer); slot 0 is held first. */
+static void hold_slots(uint32_t n)
+{
+    while (nclaimed > n) {
+        wr32(ctrl, BACKDOOR_REG_SLOT_FREE, --nclaimed);
+    }
+    while (nclaimed < n && rd32(ctrl, BACKDOOR_REG_SLOT_ALLOC) == nclaimed) {
+        nclaimed++;
+    }
+}
+
+/* Slot 0's call word in the data BAR */
+static volatile uint8_t *slot0(void)
+{
+    return data + rd64(ctrl, BACKDOOR_REG_SLOT_BASE);
+}
+
+/* @n events into the ring of slot 0 at @blk, a doorbell at 3/4 full */
+static void post_raw(volatile uint8_t *blk, uint64_t n)
+{
+    uint64_t entries = rd32(ctrl, BACKDOOR_REG_RING_ENTRIES);
+    uint64_t head = rd64(blk, BACKDOOR_SLOTBLK_HEAD);
+    uint64_t tail = rd64(blk, BACKDOOR_SLOTBLK_TAIL);
+    uint64_t limit = tail + entries - entries / 4;
+
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t e = BACKDOOR_SLOTBLK_RING +
+                     (head & (entries - 1)) * BACKDOOR_EVENT_SIZE;
+
+        wr64(blk, e, BENCH_EVENT);
+        wr64(blk, e + 8, i);
+        wr64(blk, e + 16, 0);
+        wr64(blk, e + 24, 0);
+        wr64(blk, BACKDOOR_SLOTBLK_HEAD, ++head);
+        if (head >= limit) {
+            wr32(ctrl, BACKDOOR_REG_DOORBELL, 0);
+            limit = rd64(blk, BACKDOOR_SLOTBLK_TAIL) + entries -
+                    entries / 4;
+        }
+    }
+}
 
 static uint64_t time_op(int op, uint64_t n)
 {
     volatile uint64_t sink = 0;
-    uint64_t t0 = rdtsc(), bad = 0;
+    volatile uint8_t *word = NULL;
+    uint64_t t0, bad = 0;
 
+    /* What the device holds for this operation, set up before timing */
+    hold_slots(op == OP_SLOT_CALL || op == OP_DOORBELL || op == OP_POST ?
+               1 : op == OP_CALL_SLOTS ? BACKDOOR_SLOTS_MAX : 0);
+    if (op == OP_SLOT_CALL || op == OP_POST) {
+        word = slot0();
+    }
+    t0 = rdtsc();
     switch (op) {
     case OP_EDU:
         for (uint64_t i = 0; i < n; i++) {
@@ -447,6 +520,7 @@ static uint64_t time_op(int op, uint64_t n)
         }
         break;
     case OP_CALL:
+    case OP_CALL_SLOTS:         /* the same call, other slots held */
         for (uint64_t i = 0; i < n; i++) {
             bad += backdoor_call(i) != i + 1;
         }
@@ -455,6 +529,25 @@ static uint64_t time_op(int op, uint64_t n)
         for (uint64_t i = 0; i < n; i++) {
             sink = i;
         }
+        break;
+    case OP_ID:
+        for (uint64_t i = 0; i < n; i++) {
+            sink = rd32(ctrl, BACKDOOR_REG_ID);
+        }
+        break;
+    case OP_SLOT_CALL:
+        for (uint64_t i = 0; i < n; i++) {
+            wr64(word, BACKDOOR_SLOTBLK_WORD, i);
+            bad += rd64(ctrl, BACKDOOR_REG_SLOT_CALL(0)) != i + 1;
+        }
+        break;
+    case OP_DOORBELL:
+        for (uint64_t i = 0; i < n; i++) {
+            wr32(ctrl, BACKDOOR_REG_DOORBELL, 0);
+        }
+        break;
+    case OP_POST:
+        post_raw(word, n);
         break;
     }
     (void)sink;
@@ -465,31 +558,86 @@ static uint64_t time_op(int op, uint64_t n)
     return rdtsc() - t0;
 }
 
-static void run_bench(uint64_t n, uint64_t reps)
+/*
+ * @n operations in 16 chunks (fewer when @n is small): the median chunk,
+ * scaled to @n. Under TCG the host may take the vCPU thread's CPU away
+ * for a while (shared build machines): that chunk drops out.
+ */
+static uint64_t time_chunks(int op, uint64_t n)
+{
+    uint64_t k = n < 16 ? n : 16, t[16];
+
+    for (uint64_t c = 0; c < k; c++) {
+        t[c] = time_op(op, n * (c + 1) / k - n * c / k);
+    }
+    return sort_median(t, k) * k;
+}
+
+/* Is @name in the comma-separated list @only ("" or "all": every one)? */
+static bool op_selected(const char *only, const char *name)
+{
+    if (!*only || word_is(only, "all")) {
+        return true;
+    }
+    while (*only && *only != ' ') {
+        const char *w = name;
+
+        while (*w && *only == *w) {
+            only++, w++;
+        }
+        if (!*w && (*only == ',' || *only == ' ' || !*only)) {
+            return true;
+        }
+        while (*only && *only != ',' && *only != ' ') {
+            only++;
+        }
+        if (*only == ',') {
+            only++;
+        }
+    }
+    return false;
+}
+
+static void run_bench(uint64_t n, uint64_t reps, const char *only)
 {
     uint64_t per_ms = tsc_per_ms();
     uint64_t cycles[N_OPS][16];
+    bool run[N_OPS];
+    bool slots = rd32(ctrl, BACKDOOR_REG_FEATURES) & BACKDOOR_FEATURE_SLOTS;
 
     if (reps > 16) {
         reps = 16;
     }
+    for (int op = 0; op < N_OPS; op++) {
+        /* A 1.0 device (slots=0) has no slots to time */
+        run[op] = op_selected(only, op_names[op]) &&
+                  (slots || (op != OP_SLOT_CALL && op != OP_CALL_SLOTS &&
+                             op != OP_DOORBELL && op != OP_POST));
+    }
     print("bm: tsc %u per ms\n", per_ms);
     for (uint64_t r = 0; r < reps; r++) {
         for (int op = 0; op < N_OPS; op++) {
-            cycles[op][r] = time_op(op, n);
+            if (run[op]) {
+                cycles[op][r] = time_chunks(op, n);
+            }
         }
         for (int op = 0; op < N_OPS; op++) {
             /* ns * 1000 per operation, so the host can print decimals */
             uint64_t ps = per_ms ? cycles[op][r] * 1000000000ull /
                                    per_ms / n : 0;
 
-            print("SAMPLE %s %u.%u\n", op_names[op], ps / 1000,
-                  (ps % 1000) / 100);
+            if (run[op]) {
+                print("SAMPLE %s %u.%u\n", op_names[op], ps / 1000,
+                      (ps % 1000) / 100);
+            }
         }
     }
+    hold_slots(0);
     for (int op = 0; op < N_OPS; op++) {
-        print("bm: %s median %u cycles per %u\n", op_names[op],
-              sort_median(cycles[op], reps), n);
+        if (run[op]) {
+            print("bm: %s median %u cycles per %u\n", op_names[op],
+                  sort_median(cycles[op], reps), n);
+        }
     }
     print("bm: port I/O emulated in ring 0: %u\n", port_io_emulated);
 }
@@ -530,7 +678,8 @@ void guest_main(uint32_t mb_info)
             finish(false);
         }
         edu = pci_bar(ed, 0x10);
-        run_bench(parse_u64(a, 20000), parse_u64(skip_word(a), 5));
+        run_bench(parse_u64(a, 20000), parse_u64(skip_word(a), 5),
+                  skip_word(skip_word(a)));
     } else {
         run_tests(parse_u64(skip_word(cmdline), 1000));
     }

@@ -6,7 +6,8 @@ Runs every call path against its baselines, each in the same guest or
 process in this one run, prints a table, writes it to OUT/results.md and
 draws OUT/latency.png with gnuplot. Every figure is a median over REPS
 repetitions with min and max; ratios divide medians taken in one guest.
-Settings come from the environment meson sets (tests/meson.build).
+Settings come from the environment meson sets (tests/meson.build) and
+BENCH_N, BENCH_REPS, BENCH_USER_ARCHES, BENCH_PARTS (docs/benchmark.md).
 """
 import os
 import re
@@ -25,6 +26,16 @@ N = int(E.get('BENCH_N', '20000'))
 RESTORES = int(E.get('BENCH_RESTORES', '40'))     # loadvm per repetition
 USER_ARCHES = [a for a in E.get('BENCH_USER_ARCHES', 'x86_64 aarch64').split()
                if a]
+# Which parts run (all by default): user mode with the helper, with the
+# supervisor, the Linux guest, the bare-metal guest (each under TCG and
+# KVM) and the snapshot restores.
+PARTS = ('user', 'supervisor', 'system-tcg', 'system-kvm', 'baremetal-tcg',
+         'baremetal-kvm', 'snapshot')
+ONLY = E.get('BENCH_PARTS', '').split() or list(PARTS)
+for _p in ONLY:
+    if _p not in PARTS:
+        sys.exit('bench: BENCH_PARTS: unknown part %r (parts: %s)' %
+                 (_p, ' '.join(PARTS)))
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 '..', 'guest'))
@@ -128,7 +139,10 @@ class Table:
 
     def markdown(self):
         out = ['# qemu-backdoor benchmark', '',
-               'Median of %d repetitions (min, max) in ns per operation. '
+               'Median of %d repetitions (min, max) in ns per operation; '
+               'each repetition\'s figure is the median of 16 consecutive '
+               'chunks of its operations (a chunk during which the host '
+               'took the CPU away drops out). '
                'Ratio: the median over the repetitions of path / baseline, '
                'both timed in the same repetition of the same guest or '
                'process (the host SIGSEGV baseline: in the host run right '
@@ -166,7 +180,9 @@ class Table:
 
 
 def host_sigsegv():
-    out = run([E['BENCH_HOST_SIGSEGV'], str(N), '1'])
+    """The median of 16 chunks of N/16 faults, as the guest times its
+    operations (bench-guest.c, MEASURE)."""
+    out = run([E['BENCH_HOST_SIGSEGV'], str(max(N // 16, 1)), '16'])
     return float(re.search(r'median=([\d.]+)', out).group(1))
 
 
@@ -289,7 +305,7 @@ def system_mode(table, accel, kernel):
             '-accel', accel, '-smp', '1', '-m', '256M', '-nodefaults',
             '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
             '-no-reboot', '-kernel', kernel, '-initrd', initrd,
-            '-append', 'console=ttyS0 quiet panic=-1',
+            '-append', 'console=ttyS0 quiet panic=-1 no_timer_check',
             '-device', 'backdoor,callbacks=' + LIB.replace(',', ',,'),
             '-device', 'edu']
     boot = guestvm.Boot(argv, os.path.join(work, 'console.log'), 600,
@@ -305,15 +321,22 @@ def system_mode(table, accel, kernel):
     for name in ('plain-store', 'getppid', 'vmport-getversion', 'edu-read'):
         table.add(where, res, name)
     call = table.add(where, res, 'backdoor-call', 'edu-read')
+    table.add(where, res, 'backdoor-channel-call', 'edu-read')
     slot = table.add(where, res, 'backdoor-slot-call', 'edu-read')
     post = table.add(where, res, 'backdoor-post', 'plain-store')
+    # The pieces of those (docs/benchmark.md): the exit alone, the raw
+    # one-exit calls, the inline post without its flushes, an empty flush
+    table.add(where, res, 'backdoor-id-read', 'edu-read')
     table.add(where, res, 'backdoor-cmd-write', 'edu-read')
     table.add(where, res, 'backdoor-slot-call-raw', 'edu-read')
     raw = table.add(where, res, 'backdoor-call-raw', 'edu-read')
+    table.add(where, res, 'backdoor-post-ram-noflush', 'plain-store')
+    table.add(where, res, 'backdoor-post-noflush', 'plain-store')
+    table.add(where, res, 'backdoor-doorbell', 'edu-read')
     table.add(where, res, 'function-call')
     table.add(where, res, 'atomic-cas-xchg')
-    table.add(where, res, 'memcpy-ram-1MiB')
-    copy = table.add(where, res, 'memcpy-data-1MiB', 'memcpy-ram-1MiB')
+    table.add(where, res, 'memcpy-ram')
+    copy = table.add(where, res, 'memcpy-data', 'memcpy-ram')
     limit = 1.10 if accel == 'tcg' else 1.05
     table.target('%s: one-exit call / edu MMIO read' % where, raw, '<=',
                  limit)
@@ -355,7 +378,7 @@ def snapshot_restore(table, kernel):
             '-smp', '1', '-m', '256M', '-nodefaults', '-display', 'none',
             '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
             '-kernel', kernel, '-initrd', initrd,
-            '-append', 'console=ttyS0 quiet panic=-1',
+            '-append', 'console=ttyS0 quiet panic=-1 no_timer_check',
             '-drive', 'if=none,id=disk0,format=qcow2,file=' + img,
             '-device', 'backdoor,callbacks=' +
             E['BENCH_STATE_CALLBACKS'].replace(',', ',,')]
@@ -401,6 +424,14 @@ def bare_metal(table, accel):
         table.add(where, res, name)
     call = table.add(where, res, 'backdoor-call-raw', 'edu-read')
     table.add(where, res, 'backdoor-call-raw', 'vmport-getversion')
+    # The pieces: the exit alone, slots held, a doorbell, posts
+    # (docs/benchmark.md)
+    for name in ('backdoor-id-read', 'backdoor-slot-call-raw',
+                 'backdoor-call-raw-all-slots', 'backdoor-doorbell'):
+        if name in res:
+            table.add(where, res, name, 'edu-read')
+    if 'backdoor-post-raw' in res:
+        table.add(where, res, 'backdoor-post-raw', 'plain-store')
     table.target('%s: one-exit call / edu MMIO read' % where, call, '<=',
                  1.10 if accel == 'tcg' else 1.05)
     emulated = [line for line in out
@@ -459,15 +490,22 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     table = Table()
     for arch in USER_ARCHES:
-        user_mode(table, arch)
-        user_mode_supervisor(table, arch)
-    kernel, err = guestvm.fetch_kernel(E['FETCH_KERNEL'])
-    if not kernel:
-        raise RuntimeError('no guest kernel: ' + err.strip())
+        if 'user' in ONLY:
+            user_mode(table, arch)
+        if 'supervisor' in ONLY:
+            user_mode_supervisor(table, arch)
+    kernel = None
+    if {'system-tcg', 'system-kvm', 'snapshot'} & set(ONLY):
+        kernel, err = guestvm.fetch_kernel(E['FETCH_KERNEL'])
+        if not kernel:
+            raise RuntimeError('no guest kernel: ' + err.strip())
     for accel in ('tcg', 'kvm'):
-        system_mode(table, accel, kernel)
-        bare_metal(table, accel)
-    snapshot_restore(table, kernel)
+        if 'system-' + accel in ONLY:
+            system_mode(table, accel, kernel)
+        if 'baremetal-' + accel in ONLY:
+            bare_metal(table, accel)
+    if 'snapshot' in ONLY:
+        snapshot_restore(table, kernel)
     for path in MERGE:
         table.merge(path)
     text = table.markdown()

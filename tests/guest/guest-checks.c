@@ -37,6 +37,7 @@
 #define MULTI_CMD2 0x22
 #define DATA_SIZE (1 << 20)
 #define FIRST_DEVICE "0000:00:04.0"
+#define TEST_DEVICE "0000:00:05.0"      /* test callbacks, init.sh's TEST */
 
 static int failed;
 
@@ -143,6 +144,91 @@ static void write_file(const char *path, const void *buf, size_t len)
     }
 }
 
+/* The seed call: right results, and its slot ends where the library's. */
+static int seed_ok(uint64_t cmd)
+{
+    volatile uint64_t *data = qemu_backdoor_data();
+
+    data[0] = 1;
+    return qemu_backdoor(cmd) == cmd * 3 + 1 && data[1] == ~cmd;
+}
+
+static int seed_in_child(void)
+{
+    /* The parent's slot is the parent's: the child claims its own */
+    return !qemu_backdoor_seed_regs.call_reg && seed_ok(0x61) &&
+           qemu_backdoor_seed_regs.call_reg ? 0 : 1;
+}
+
+/*
+ * A child that replaces the inherited channel frees its own slots only
+ * (no call after: a new claim would take the lowest free slot, which
+ * would hide a parent's slot freed by mistake).
+ */
+static int seed_reinit_in_child(void)
+{
+    return seed_ok(0x62) && qemu_backdoor_init(NULL) == 0 ? 0 : 1;
+}
+
+static void *seed_thread(void *opaque)
+{
+    int *ok = opaque;
+
+    *ok = !qemu_backdoor_seed_regs.call_reg && seed_ok(0x71) &&
+          seed_ok(0x72) && qemu_backdoor_seed_regs.call_reg;
+    return (void *)qemu_backdoor_seed_regs.call_reg;
+}
+
+/*
+ * qemu_backdoor() is inline through the thread's slot after its first
+ * call; a thread, a forked child and a replaced channel each take the
+ * library's qemu_backdoor() first.
+ */
+static void check_seed(void)
+{
+    qemu_backdoor_seed *seed = &qemu_backdoor_seed_regs;
+    volatile uint64_t *mine;
+    uint64_t (*fn)(uint64_t) = &qemu_backdoor;
+    pthread_t tid;
+    void *theirs;
+    int ok = 0;
+
+    /* The seed API's channel is the first device: make it the test one */
+    mkdir("/tmp/seed-sysfs", 0755);
+    symlink("/sys/bus/pci/devices/" TEST_DEVICE,
+            "/tmp/seed-sysfs/" TEST_DEVICE);
+    setenv(QEMU_BACKDOOR_SYSFS_ENV, "/tmp/seed-sysfs", 1);
+    if (qemu_backdoor_init(NULL) != 0) {
+        report(0, "lib/seed-inline", "%s", qemu_backdoor_error());
+        return;
+    }
+    report(!seed->call_reg && seed_ok(0x51) && seed_ok(0x52) &&
+           seed->call_reg && seed->call_word, "lib/seed-inline",
+           "call register %p", (void *)seed->call_reg);
+    mine = seed->call_reg;
+    report(fn(0x53) == 0x53 * 3 + 1 && (qemu_backdoor)(0x54) == 0x54 * 3 + 1,
+           "lib/seed-out-of-line", NULL);
+    pthread_create(&tid, NULL, seed_thread, &ok);
+    pthread_join(tid, &theirs);
+    report(ok && theirs != mine && seed->call_reg == mine,
+           "lib/seed-thread", "thread ok %d, its register %p, mine %p", ok,
+           theirs, (void *)mine);
+    in_child("lib/seed-fork", seed_in_child);
+    in_child("lib/seed-fork-reinit", seed_reinit_in_child);
+    report(seed_ok(0x57) && seed->call_reg == mine,
+           "lib/seed-fork-reinit-parent", "call register %p, mine %p",
+           (void *)seed->call_reg, (void *)mine);
+    /* A new channel: the old slot's registers are gone with the old one */
+    if (qemu_backdoor_init(NULL) != 0) {
+        report(0, "lib/seed-reinit", "%s", qemu_backdoor_error());
+        return;
+    }
+    report(!seed->call_reg && seed_ok(0x55) && seed_ok(0x56) &&
+           seed->call_reg, "lib/seed-reinit", "call register %p",
+           (void *)seed->call_reg);
+    unsetenv(QEMU_BACKDOOR_SYSFS_ENV);
+}
+
 static int check_lib(void)
 {
     static char zeros[DATA_SIZE];
@@ -203,6 +289,7 @@ static int check_lib(void)
                    FIRST_DEVICE),
            "lib/init-null-fallback", "%s", qemu_backdoor_error());
     unsetenv(QEMU_BACKDOOR_PATH_ENV);
+    check_seed();
     return 0;
 }
 

@@ -243,9 +243,10 @@ class QmpVm:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None:
                     raise QmpVmError('no guest line %r after line %d in %d s'
-                                    ' (QEMU %s): last: %s' %
+                                    ' (QEMU %s): last: %s; console in %s' %
                                     (pattern, start, timeout,
-                                     self.proc.poll(), self.lines[-3:]))
+                                     self.proc.poll(), self.lines[-3:],
+                                     self.console.name))
                 self.cond.wait(min(left, 1))
 
     def at(self, start=0, timeout=300):

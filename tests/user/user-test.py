@@ -15,6 +15,7 @@ user-test.py config       configuration errors, launcher and preload forms
 Guests come from GUEST_<ARCH> (raw protocol) and SEED_GUEST_<ARCH> (the
 seed's example against the guest library); empty means not built.
 """
+import errno
 import fcntl
 import os
 import re
@@ -700,6 +701,24 @@ def wait_gone(pids, seconds=30):
     return False
 
 
+def fifo_say(fifo, line, seconds=30):
+    """Write @line into @fifo once a reader has it open; False if none
+    comes within @seconds (a guest that never started must not hang the
+    test in open())."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            if e.errno != errno.ENXIO or time.time() > deadline:
+                return False
+            time.sleep(0.05)
+    os.write(fd, line.encode())
+    os.close(fd)
+    return True
+
+
 def thread_states(pid):
     """{tid: state} of every thread of @pid."""
     states = {}
@@ -916,8 +935,7 @@ def lifecycle_tests(tmp):
     owner.wait()
     sh('true')
     child_kept = dirs() == [owned]
-    with open(fifo, 'w') as f:
-        f.write('go\n')
+    fifo_say(fifo, 'go\n')
     rest = owner.stdout.read()
     # The child is gone once its lock is free
     if child_kept:
@@ -943,8 +961,7 @@ def lifecycle_tests(tmp):
     owned = os.path.basename(os.path.dirname(base))
     p = sh('true')
     kept = dirs() == [owned]
-    with open(fifo, 'w') as f:
-        f.write('go\n')
+    fifo_say(fifo, 'go\n')
     owner.communicate()
     tap(bool(owned) and kept and p.returncode == 0 and
         owner.returncode == 0 and not dirs(),
