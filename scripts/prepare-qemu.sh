@@ -154,17 +154,21 @@ elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ "$private" = 1 ] &&
     codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
     [ -n "$codename" ] ||
         die "no VERSION_CODENAME in /etc/os-release; add deb-src lines for $srcpkg=$srcver to apt's sources"
-    apt_private_init "src-$codename" "the source lists of Debian $codename" <<SRC
-deb-src [signed-by=$keyring] http://deb.debian.org/debian $codename main
-deb-src [signed-by=$keyring] http://deb.debian.org/debian $codename-updates main
-deb-src [signed-by=$keyring] http://deb.debian.org/debian-security $codename-security main
+    lists="the source lists of Debian $codename"
+    debian=http://deb.debian.org/debian
+    apt_private_init "src-$codename" "$lists" <<SRC
+deb-src [signed-by=$keyring] $debian $codename main
+deb-src [signed-by=$keyring] $debian $codename-updates main
+deb-src [signed-by=$keyring] $debian-security $codename-security main
 SRC
     if ! apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
         # Lists read before a new upload: once more.
         apt_why apt_private update -qq --error-on=any ||
-            die "apt-get update for the source lists of Debian $codename failed (no network?): $why"
+            die "apt-get update for $lists failed (no network?): $why"
         apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1 ||
-            die "Debian $codename has no source $srcpkg=$srcver (deb.debian.org); add deb-src lines that have it to apt's sources"
+            die "Debian $codename has no source $srcpkg=$srcver" \
+                "(deb.debian.org); add deb-src lines that have it to" \
+                "apt's sources"
     fi
     say "fetching $srcpkg=$srcver"
     chmod 0777 "$top" 2>/dev/null || true

@@ -171,7 +171,8 @@ have=$(dpkg-query -W -f='${Version}' qemu-system-x86)
 other=$(apt-cache madison qemu-system-x86 | awk -v h="$have" \
     '$3 != h { print $3; exit }')
 check "qemu-backdoor-rebuild --help" \
-    sh -c 'qemu-backdoor-rebuild --help | grep -q "^Usage: qemu-backdoor-rebuild"'
+    sh -c 'qemu-backdoor-rebuild --help |
+        grep -q "^Usage: qemu-backdoor-rebuild"'
 check "man page qemu-backdoor-rebuild(8)" \
     test -f /usr/share/man/man8/qemu-backdoor-rebuild.8.gz
 out=$(qemu-backdoor-rebuild 2>&1)
@@ -243,7 +244,8 @@ no_stale() { # NAME
         ok "$1: no device of another build left to load"
     else
         not_ok "$1: no device of another build left to load" \
-            "$(ls -lL "$moddir/hw-backdoor.so" /var/lib/qemu-backdoor/rebuilt 2>&1)"
+            "$(ls -lL "$moddir/hw-backdoor.so" \
+                /var/lib/qemu-backdoor/rebuilt 2>&1)"
     fi
 }
 rebuilt_for() { # NAME VERSION ('' for the packaged device)
@@ -287,7 +289,8 @@ else
     *"qemu-system-x86 (= "*)
         not_ok "qemu-backdoor depends on a range of qemu-system-x86 builds" \
             "$(dpkg-query -W -f='${Depends}' qemu-backdoor)" ;;
-    *"qemu-system-x86 (>= "*) ok "qemu-backdoor depends on a range of qemu-system-x86 builds" ;;
+    *"qemu-system-x86 (>= "*)
+        ok "qemu-backdoor depends on a range of qemu-system-x86 builds" ;;
     *) not_ok "qemu-backdoor depends on a range of qemu-system-x86 builds" \
         "$(dpkg-query -W -f='${Depends}' qemu-backdoor)" ;;
     esac
@@ -317,11 +320,12 @@ else
     missing=$(not_installed $were_missing)
     # shellcheck disable=SC2086
     manual=$(apt-mark showmanual $were_missing)
+    name="$down: sudo qemu-backdoor-rebuild installed the build"
+    name="$name dependencies (automatically installed)"
     if [ -z "$missing" ] && [ -z "$manual" ]; then
-        ok "$down: sudo qemu-backdoor-rebuild installed the build dependencies (automatically installed)"
+        ok "$name"
     else
-        not_ok "$down: sudo qemu-backdoor-rebuild installed the build dependencies (automatically installed)" \
-            "missing: $missing; marked manual: $manual; $out"
+        not_ok "$name" "missing: $missing; marked manual: $manual; $out"
     fi
     rebuilt "$down: sudo qemu-backdoor-rebuild" "$other" "$out"
     at "rebuilt by hand"
