@@ -19,6 +19,7 @@ packages="
     libglib2.0-dev
     qemu-system-x86 qemu-user qemu-utils
     dpkg-dev libpixman-1-dev libfdt-dev zlib1g-dev
+    git patch
     libcapstone-dev
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross
     gcc-s390x-linux-gnu libc6-dev-s390x-cross

@@ -34,7 +34,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # mappings table natively, the device in qemu-system-x86_64
 # (qtest, and a Linux guest), the user-mode helper in qemu-<arch>, the
 # supervisor beside a static qemu-<arch>. The loader is in all of them.
-DEFAULT_TESTS = ['guest-lib', 'headers', 'regs', 'mappings', 'qtest',
+DEFAULT_TESTS = ['guest-lib', 'headers', 'regs', 'mappings', 'x86-emulate',
+                 'procmaps', 'qtest',
                  'guest-system', 'user-x86_64', 'user-aarch64', 'user-s390x',
                  'user-config',
                  'guest-user', 'user-fuzz-x86_64', 'user-fuzz-aarch64',

@@ -972,8 +972,11 @@ static const TypeInfo backdoor_info = {
 
 void backdoor_register_types(void)
 {
-#ifndef BUILD_DSO
-    /* (QEMU's module loader checks the module's build stamp itself.) */
+#ifdef BACKDOOR_LOADER
+    /*
+     * The loader build (preloaded or -plugin): only into the QEMU build it
+     * was made for. (QEMU's module loader checks a module's stamp itself.)
+     */
     if (!backdoor_loader_matches_qemu()) {
         return;
     }
@@ -982,3 +985,6 @@ void backdoor_register_types(void)
 }
 
 type_init(backdoor_register_types)
+/* QEMU's module table, when built in QEMU's tree (docs/in-tree.rst) */
+module_obj(TYPE_BACKDOOR);
+module_kconfig(BACKDOOR);

@@ -164,31 +164,40 @@ static X86MemOperand mem_operand(const cs_x86_op *op)
     return m;
 }
 
-static bool decode_access(X86Decoder *d, uint64_t pc, const uint8_t *code,
-                          size_t n, X86Access *a)
+/*
+ * The decoded instruction's two operands, a memory one and another; false
+ * when it has not exactly those.
+ */
+static bool mem_and_other(X86Decoder *d, cs_x86_op **mem, cs_x86_op **other)
 {
-    cs_x86 *x;
-    cs_x86_op *mem = NULL, *other = NULL;
-    const X86RegOperand *r;
+    cs_x86 *x = &d->insn->detail->x86;
 
-    memset(a, 0, sizeof(*a));
-    if (!disasm(d, pc, code, n)) {
-        return false;
-    }
-    x = &d->insn->detail->x86;
+    *mem = *other = NULL;
     if (x->op_count != 2) {
         return false;
     }
     for (int i = 0; i < 2; i++) {
         if (x->operands[i].type == X86_OP_MEM) {
-            mem = &x->operands[i];
+            *mem = &x->operands[i];
         } else {
-            other = &x->operands[i];
+            *other = &x->operands[i];
         }
     }
-    if (!mem || !other) {
+    return *mem && *other;
+}
+
+static bool decode_access(X86Decoder *d, uint64_t pc, const uint8_t *code,
+                          size_t n, X86Access *a)
+{
+    cs_x86 *x;
+    cs_x86_op *mem, *other;
+    const X86RegOperand *r;
+
+    memset(a, 0, sizeof(*a));
+    if (!disasm(d, pc, code, n) || !mem_and_other(d, &mem, &other)) {
         return false;
     }
+    x = &d->insn->detail->x86;
     switch (d->insn->id) {
     case X86_INS_MOVBE:
         a->movbe = true;
@@ -248,24 +257,30 @@ const X86Access *x86_decode_access(X86Decoder *d, uint64_t pc,
     return c->valid ? &c->a : NULL;
 }
 
-bool x86_access_address(const X86Access *a, const X86Regs *regs,
-                        uint64_t *addr)
+bool x86_mem_address(const X86MemOperand *mem, uint8_t len,
+                     const X86Regs *regs, uint64_t *addr)
 {
-    uint64_t ea = a->mem.disp;
+    uint64_t ea = mem->disp;
 
-    if (a->mem.segment) {
+    if (mem->segment) {
         return false;
     }
-    if (a->mem.rip_relative) {
-        ea += regs->rip + a->len;
-    } else if (a->mem.base != X86_NO_GPR) {
-        ea += regs->gpr[a->mem.base];
+    if (mem->rip_relative) {
+        ea += regs->rip + len;
+    } else if (mem->base != X86_NO_GPR) {
+        ea += regs->gpr[mem->base];
     }
-    if (a->mem.index != X86_NO_GPR) {
-        ea += regs->gpr[a->mem.index] * a->mem.scale;
+    if (mem->index != X86_NO_GPR) {
+        ea += regs->gpr[mem->index] * mem->scale;
     }
     *addr = ea;
     return true;
+}
+
+bool x86_access_address(const X86Access *a, const X86Regs *regs,
+                        uint64_t *addr)
+{
+    return x86_mem_address(&a->mem, a->len, regs, addr);
 }
 
 void x86_emulate_access(const X86Access *a, X86Regs *regs, bool big_endian,
@@ -294,6 +309,96 @@ void x86_emulate_access(const X86Access *a, X86Regs *regs, bool big_endian,
         reg_set(regs, a->reg, v);
     }
     regs->rip += a->len;
+}
+
+bool x86_decode_vector_access(X86Decoder *d, uint64_t pc,
+                              const uint8_t *code, size_t n,
+                              X86VecAccess *v)
+{
+    cs_x86 *x;
+    cs_x86_op *mem, *reg;
+
+    memset(v, 0, sizeof(*v));
+    if (!disasm(d, pc, code, n)) {
+        return false;
+    }
+    switch (d->insn->id) {
+    case X86_INS_VMOVDQU:
+    case X86_INS_VMOVDQA:
+    case X86_INS_VMOVUPS:
+    case X86_INS_VMOVAPS:
+    case X86_INS_VMOVUPD:
+    case X86_INS_VMOVAPD:
+    case X86_INS_VMOVQ:
+    case X86_INS_VMOVD:
+        v->vex = true;
+        break;
+    case X86_INS_MOVDQU:
+    case X86_INS_MOVDQA:
+    case X86_INS_MOVUPS:
+    case X86_INS_MOVAPS:
+    case X86_INS_MOVUPD:
+    case X86_INS_MOVAPD:
+    case X86_INS_MOVQ:
+    case X86_INS_MOVD:
+        break;
+    default:
+        return false;
+    }
+    if (!mem_and_other(d, &mem, &reg)) {
+        return false;
+    }
+    x = &d->insn->detail->x86;
+    if (reg->type != X86_OP_REG || reg->reg < X86_REG_XMM0 ||
+        reg->reg > X86_REG_XMM15 ||
+        (mem->size != 4 && mem->size != 8 && mem->size != 16)) {
+        return false;
+    }
+    v->len = d->insn->size;
+    v->size = mem->size;
+    v->store = mem == &x->operands[0];
+    v->xmm = reg->reg - X86_REG_XMM0;
+    v->mem = mem_operand(mem);
+    return true;
+}
+
+static uint64_t ld_order(const uint8_t *p, unsigned size, bool big_endian)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < size; i++) {
+        v |= (uint64_t)p[i] << (8 * (big_endian ? size - 1 - i : i));
+    }
+    return v;
+}
+
+static void st_order(uint8_t *p, unsigned size, uint64_t v, bool big_endian)
+{
+    for (unsigned i = 0; i < size; i++) {
+        p[i] = v >> (8 * (big_endian ? size - 1 - i : i));
+    }
+}
+
+void x86_emulate_vector(const X86VecAccess *v, uint8_t xmm[16],
+                        bool big_endian,
+                        uint64_t (*read)(void *opaque, unsigned at,
+                                         unsigned size),
+                        void (*write)(void *opaque, unsigned at,
+                                      unsigned size, uint64_t value),
+                        void *opaque)
+{
+    unsigned piece = v->size < 8 ? v->size : 8;
+
+    for (unsigned at = 0; at < v->size; at += piece) {
+        if (v->store) {
+            write(opaque, at, piece, ld_order(xmm + at, piece, big_endian));
+        } else {
+            st_order(xmm + at, piece, read(opaque, at, piece), big_endian);
+        }
+    }
+    if (!v->store) {
+        memset(xmm + v->size, 0, 16 - v->size);
+    }
 }
 
 static bool is_gpr_or_flags(x86_reg reg)
@@ -394,6 +499,19 @@ bool x86_decode_out_of_line(X86Decoder *d, uint64_t pc, const uint8_t *code,
     o->uses_rsp = uses_gpr(insn, X86_RSP, &others) || m.base == X86_RSP ||
                   m.index == X86_RSP;
     uses_gpr(insn, o->reloc, &others);
+    /* bt, bts, btr, btc with a register bit offset address a bit string */
+    switch (insn->id) {
+    case X86_INS_BT:
+    case X86_INS_BTS:
+    case X86_INS_BTR:
+    case X86_INS_BTC:
+        for (int i = 0; i < insn->detail->x86.op_count; i++) {
+            o->beyond |= insn->detail->x86.operands[i].type == X86_OP_REG;
+        }
+        break;
+    default:
+        break;
+    }
     o->len = insn->size;
     o->size = mem->size;
     o->read = access & CS_AC_READ;

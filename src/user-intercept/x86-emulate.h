@@ -62,6 +62,20 @@ typedef struct X86Access {
     X86MemOperand mem;
 } X86Access;
 
+/*
+ * A load or store between memory and an xmm register: SSE or AVX moves of
+ * 16 bytes (QEMU 10 moves a 16-byte guest pair, aarch64 ldp or stp, this
+ * way), and movq or movd of 8 or 4.
+ */
+typedef struct X86VecAccess {
+    uint8_t len;
+    uint8_t size;           /* 4, 8 or 16 */
+    bool store;
+    bool vex;               /* a VEX load zeroes the register above 128 */
+    uint8_t xmm;            /* register number, 0 to 15 */
+    X86MemOperand mem;
+} X86VecAccess;
+
 /* How to run another one-memory-operand instruction on a copy. */
 typedef struct X86OutOfLine {
     uint8_t len;
@@ -73,6 +87,7 @@ typedef struct X86OutOfLine {
     X86Gpr reloc;           /* base or index register, used for nothing else */
     uint8_t scale;          /* reloc's scale (1 for a base) */
     bool uses_rsp;          /* uses the stack pointer, also to address */
+    bool beyond;            /* may touch memory past the operand (bt*) */
     bool gprs_only;         /* no register but GPRs and flags is involved */
 } X86OutOfLine;
 
@@ -119,6 +134,30 @@ void x86_emulate_access(const X86Access *a, X86Regs *regs, bool big_endian,
  */
 bool x86_decode_out_of_line(X86Decoder *d, uint64_t pc, const uint8_t *code,
                             size_t n, X86OutOfLine *o);
+
+/* The address @mem of an instruction of @len bytes has with @regs. */
+bool x86_mem_address(const X86MemOperand *mem, uint8_t len,
+                     const X86Regs *regs, uint64_t *addr);
+
+/* Decode @n bytes of code at @pc as an xmm load or store; false if not. */
+bool x86_decode_vector_access(X86Decoder *d, uint64_t pc,
+                              const uint8_t *code, size_t n,
+                              X86VecAccess *v);
+
+/*
+ * Run @v on @xmm, the 16 bytes of its register, as register accesses of at
+ * most 8 bytes in address order: @read and @write get the byte offset in
+ * the access and a width; values in the guest's byte order. A load of
+ * fewer than 16 bytes zeroes the rest of @xmm; the caller zeroes what is
+ * above 128 bits after a VEX load, and moves rip past the instruction.
+ */
+void x86_emulate_vector(const X86VecAccess *v, uint8_t xmm[16],
+                        bool big_endian,
+                        uint64_t (*read)(void *opaque, unsigned at,
+                                         unsigned size),
+                        void (*write)(void *opaque, unsigned at,
+                                      unsigned size, uint64_t value),
+                        void *opaque);
 
 /* Value of a register operand in @regs. */
 uint64_t x86_reg_get(const X86Regs *regs, X86RegOperand r);

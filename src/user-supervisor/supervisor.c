@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "loader.h"
 #include "regs.h"
+#include "trace.h"
 #include "user-env.h"
 
 #include <errno.h>
@@ -269,23 +270,41 @@ static void serve(unsigned i)
 }
 
 /*
- * The seed's raw register accesses are not served (docs/user-mode.md): a
- * guest store to the register page only changes the file. Say so once,
- * when the server is about to sleep and at exit, rather than let the guest
- * wait silently for a result that never comes.
+ * A raw register access that reached the file was not served (tracing is
+ * off or failed, or the mapping also covers the call slots): the store
+ * only changed the file. Say so once, when the server is about to sleep
+ * and at exit, rather than let the guest wait silently for a result that
+ * never comes.
  */
 static void check_raw_stores(void)
 {
     for (unsigned off = BACKDOOR_REG_CMD; off < 4096; off += 8) {
         if (*(volatile uint64_t *)(sv.reg_page + off) &&
             !__atomic_exchange_n(&sv.raw_reported, 1, __ATOMIC_RELAXED)) {
-            fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s: "
-                    "the supervisor serves no raw register access, that "
-                    "store made no call; use the guest library or the call "
+            fprintf(stderr, PROG ": the guest stored to offset 0x%x of %s "
+                    "and it made no call: raw register accesses are served "
+                    "only while the supervisor traces QEMU (not with "
+                    "--no-raw-access); use the guest library or the call "
                     "slots (docs/user-mode.md)\n", off, sv.ctrl_path);
             break;
         }
     }
+}
+
+/* A raw register access's call, from the tracer (trace.c) */
+uint64_t supervisor_call(uint32_t tid, uint64_t cmd)
+{
+    qemu_backdoor_call call;
+    int index;
+
+    if (!sv.cb) {
+        return UINT64_MAX;      /* QEMU's main process ended */
+    }
+    g_mutex_lock(&srv.lock);
+    index = vcpu_index(tid);
+    g_mutex_unlock(&srv.lock);
+    call = backdoor_regs_call(&sv.regs, cmd, sv.big_endian, index);
+    return backdoor_callbacks_call(sv.cb, &call);
 }
 
 static void server_sleep(uint32_t bell)
@@ -476,11 +495,23 @@ static void forward(int sig, siginfo_t *info, void *uc)
     }
 }
 
-static void install_forwarding(void)
+/*
+ * No signal is forwarded before QEMU's pid is known: block them all (the
+ * old mask in @old) and install the forwarding; with tracing, the serving
+ * process ignores what the proxy forwards.
+ */
+static void prepare_forwarding(sigset_t *old)
 {
     struct sigaction sa = { .sa_sigaction = forward,
                             .sa_flags = SA_SIGINFO | SA_RESTART };
+    sigset_t all;
 
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, old);
+    if (trace_active()) {
+        trace_ignore_signals();
+        return;
+    }
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < G_N_ELEMENTS(forwarded); i++) {
         sigaction(forwarded[i], &sa, NULL);
@@ -495,6 +526,7 @@ static void G_GNUC_NORETURN run_qemu(char **argv, sigset_t *old,
     if (getppid() != parent) {
         _exit(127);             /* we died before the prctl */
     }
+    trace_child();
     for (size_t i = 0; i < G_N_ELEMENTS(forwarded); i++) {
         signal(forwarded[i], SIG_DFL);
     }
@@ -524,15 +556,68 @@ static void G_GNUC_NORETURN exit_like(int status)
     _exit(WEXITSTATUS(status));
 }
 
+/*
+ * With tracing, the process the user started: it forwards signals to QEMU
+ * and ends like QEMU, whose status the serving process sends once the
+ * channel is cleaned up. If that process dies first, QEMU died with it.
+ */
+void supervisor_proxy(int fd, pid_t server)
+{
+    sigset_t old;
+    TraceMsg m;
+    int status;
+
+    prepare_forwarding(&old);
+    for (;;) {
+        ssize_t n = read(fd, &m, sizeof(m));
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n != sizeof(m)) {
+            break;
+        }
+        if (m.kind == TRACE_MSG_QEMU) {
+            sv.qemu = m.value;
+            sigprocmask(SIG_SETMASK, &old, NULL);
+        } else if (m.kind == TRACE_MSG_STATUS) {
+            /* It ends now, unless guest processes outlive QEMU's main one */
+            int qemu_status = m.value;
+
+            while ((n = read(fd, &m, sizeof(m))) < 0 && errno == EINTR) {
+            }
+            if (n != sizeof(m) || m.kind != TRACE_MSG_LINGER) {
+                while (waitpid(server, &status, 0) < 0 && errno == EINTR) {
+                }
+            }
+            exit_like(qemu_status);
+        }
+    }
+    while (waitpid(server, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = W_EXITCODE(127, 0);
+            break;
+        }
+    }
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, PROG ": the supervisor's serving process died of "
+                "signal %d (%s); QEMU was killed with it\n",
+                WTERMSIG(status), strsignal(WTERMSIG(status)));
+        backdoor_user_remove_made();
+    }
+    exit_like(status);
+}
+
 int main(int argc, char **argv)
 {
     qemu_backdoor_info info;
     g_autoptr(GError) err = NULL;
     const char *lib;
     char *qemu;
-    sigset_t all, old;
-    pid_t parent = getpid();
+    sigset_t old;
+    pid_t parent;
     int status, n_servers;
+    bool raw;
 
     if (argc < 2 || argv[1][0] == '-') {
         fprintf(stderr, "usage: backdoor-supervisor QEMU [ARGUMENTS...] "
@@ -552,7 +637,19 @@ int main(int argc, char **argv)
         .user_slots = true,
         .data_size = backdoor_user_data_size_or_die(),
     };
+    raw = trace_wanted();
     make_files(getenv("QEMU_BACKDOOR_PATH"));
+    if (raw) {
+        TraceChannel ch = {
+            .ctrl_path = sv.ctrl_path,
+            .reg_page = sv.reg_page,
+            .regs = &sv.regs,
+            .big_endian = sv.big_endian,
+        };
+
+        /* The proxy stays in there; this process goes on and serves */
+        trace_split(&ch);
+    }
 
     info = backdoor_regs_info(&sv.regs, getenv("QEMU_BACKDOOR_ARGS"),
                               sv.base, sv.big_endian);
@@ -568,10 +665,7 @@ int main(int argc, char **argv)
     setenv("QEMU_BACKDOOR_PATH", sv.base, 1);
     fflush(NULL);
 
-    /* No signal is forwarded before QEMU's pid is known */
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    install_forwarding();
+    prepare_forwarding(&old);
     /* One server and one for calls while it runs one; more on demand */
     spawn_server();
     spawn_server();
@@ -579,6 +673,8 @@ int main(int argc, char **argv)
         backdoor_callbacks_unload(sv.cb);
         backdoor_user_die("cannot start the server thread");
     }
+    trace_prepare_fork();
+    parent = getpid();          /* with tracing, the serving process */
     sv.qemu = fork();
     if (sv.qemu == 0) {
         run_qemu(argv + 1, &old, parent);
@@ -592,10 +688,14 @@ int main(int argc, char **argv)
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
 
-    while (waitpid(sv.qemu, &status, 0) < 0) {
-        if (errno != EINTR) {
-            status = W_EXITCODE(127, 0);
-            break;
+    if (trace_active()) {
+        status = trace_run(sv.qemu);
+    } else {
+        while (waitpid(sv.qemu, &status, 0) < 0) {
+            if (errno != EINTR) {
+                status = W_EXITCODE(127, 0);
+                break;
+            }
         }
     }
 
@@ -617,7 +717,11 @@ int main(int argc, char **argv)
     }
     check_raw_stores();
     backdoor_callbacks_unload(sv.cb);
+    sv.cb = NULL;
     fflush(NULL);
     backdoor_user_remove_made();
+    if (trace_active()) {
+        trace_finish(status);
+    }
     exit_like(status);
 }

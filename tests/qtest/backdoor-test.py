@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """qtest suite of the backdoor device, run against the stock qemu-system.
 
-Everything comes from the environment meson sets (tests/meson.build).
+Everything comes from the environment meson sets (tests/meson.build). With
+BACKDOOR_INTREE set, QEMU_SYSTEM is a QEMU built with the device in its
+tree (docs/in-tree.rst): QEMU runs without launcher or plugin, and the
+tests of the launcher and of the out-of-tree loading are skipped.
 """
 import os
 import random
@@ -20,7 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qtest import Qemu, QemuError, Tap, check, check_eq, run_qemu  # noqa
 
 QEMU = os.environ['QEMU_SYSTEM']
-LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
+INTREE = bool(os.environ.get('BACKDOOR_INTREE'))
+LAUNCHER = None if INTREE else os.environ['BACKDOOR_LAUNCHER']
+NOT_INTREE = ('in-tree QEMU: the device is its own module, no launcher or '
+              'plugin')
 LOADER = os.environ['BACKDOOR_LOADER']
 MODULE_DIR = os.environ['BACKDOOR_MODULE_DIR']
 QEMU_VERSION = os.environ['BACKDOOR_QEMU_VERSION']
@@ -77,6 +83,11 @@ def device_args(lib=LIB, extra='', log=None):
     if log:
         args += ',callbacks-args=log=' + log
     return ['-device', args + extra]
+
+
+def launched(*cmd):
+    """A QEMU command line, through the launcher unless in-tree."""
+    return ([LAUNCHER] if LAUNCHER else []) + list(cmd)
 
 
 def start(lib=LIB, extra='', log=None, launcher=LAUNCHER, **kw):
@@ -361,17 +372,17 @@ for _name, _args, _pattern in BAD_CONFIGS:
 
 # Bad callback libraries: what each one prints and how QEMU ends
 
-def qemu_cmd(args, launcher=LAUNCHER):
+def qemu_cmd(args, launcher=LAUNCHER, qemu=QEMU):
     return ([launcher] if launcher else []) + [
-        QEMU, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
+        qemu, '-M', 'q35', '-accel', 'tcg', '-display', 'none', '-S',
         '-nodefaults'] + args
 
 
-def start_dies(args, env=None, prefix=()):
+def start_dies(args, env=None, prefix=(), qemu=QEMU):
     """Run QEMU that must stop at start-up: (exit status, stderr lines)."""
     try:
-        rc, _, err = run_qemu(list(prefix) + qemu_cmd(args), timeout=60,
-                              env=env)
+        rc, _, err = run_qemu(list(prefix) + qemu_cmd(args, qemu=qemu),
+                              timeout=60, env=env)
     except subprocess.TimeoutExpired:
         raise AssertionError('QEMU started instead of refusing: %s' % args)
     return rc, err.strip().splitlines()
@@ -467,7 +478,9 @@ def test_unreadable():
         # root reads any file: run QEMU as nobody
         if not shutil.which('setpriv'):
             return 'running as root and no setpriv to drop privileges'
-        if not all(others_can_read(p) for p in (LAUNCHER, LOADER)):
+        needed = ([QEMU, intree_module()] if INTREE else
+                  [LAUNCHER, LOADER])
+        if not all(others_can_read(p) for p in needed):
             return 'running as root, and nobody cannot reach the build tree'
         prefix = ['setpriv', '--reuid=65534', '--regid=65534',
                   '--clear-groups']
@@ -485,6 +498,11 @@ def test_unreadable():
 
 
 def callbacks_dir(env=None):
+    """Where bare names are looked up: the launcher says; in-tree, the
+    environment or else the directory compiled in (None: not known here,
+    the error message says)."""
+    if INTREE:
+        return (env or {}).get('QEMU_BACKDOOR_CALLBACKS_DIR')
     rc, out, _ = run_qemu([LAUNCHER, '--print-callbacks-dir'], env=env)
     check_eq(rc, 0, 'exit status of --print-callbacks-dir')
     return out.strip()
@@ -492,19 +510,23 @@ def callbacks_dir(env=None):
 
 @tap.test('/backdoor/callbacks/bare-name-not-found')
 def test_bare_not_found():
-    default = callbacks_dir()
-    check(default.endswith('/qemu-backdoor/callbacks'),
-          'packaged callbacks directory %r' % default)
-    for env, where in (({}, default),
-                       ({'QEMU_BACKDOOR_CALLBACKS_DIR': workdir}, workdir)):
-        check_eq(callbacks_dir(env), where, '--print-callbacks-dir with %r' %
-                 env)
+    for env in ({}, {'QEMU_BACKDOOR_CALLBACKS_DIR': workdir}):
+        where = callbacks_dir(env)
+        if not env and where is not None:
+            check(where.endswith('/qemu-backdoor/callbacks'),
+                  'packaged callbacks directory %r' % where)
+        if env:
+            check_eq(where, workdir, '--print-callbacks-dir with %r' % env)
         rc, lines = start_dies(device_args('libnowhere.so'), env=env)
         check(rc == 1 and len(lines) == 1, 'exit %d, stderr %r' % (rc, lines))
-        check(("cannot load callbacks 'libnowhere.so': not in the current "
-               "directory (%s) nor in %s, where a name without '/' is "
-               "looked up: give its path" % (os.getcwd(), where)) in lines[0],
-              lines[0])
+        m = re.search(r"cannot load callbacks 'libnowhere\.so': not in the "
+                      r"current directory \((.*)\) nor in (.*), where a name "
+                      r"without '/' is looked up: give its path$", lines[0])
+        check(m and m.group(1) == os.getcwd(), lines[0])
+        # In-tree, the packaged directory is the one compiled in
+        check_eq(m.group(2), where or m.group(2), 'directory looked in')
+        check(env or m.group(2).endswith('/qemu-backdoor/callbacks'),
+              'packaged callbacks directory %r' % m.group(2))
 
 
 @tap.test('/backdoor/callbacks/bare-name-current-directory-first')
@@ -582,13 +604,15 @@ def test_hotplug():
 
 @tap.test('/backdoor/launcher/device-help')
 def test_help():
-    rc, out, _ = run_qemu([LAUNCHER, QEMU, '-device', 'help'])
+    rc, out, _ = run_qemu(launched(QEMU, '-device', 'help'))
     check(rc == 0 and re.search(r'name "backdoor", bus PCI', out),
           '-device help lists backdoor')
-    rc, out, _ = run_qemu([LAUNCHER, QEMU, '-device', 'backdoor,help'])
+    rc, out, _ = run_qemu(launched(QEMU, '-device', 'backdoor,help'))
     for prop in ('callbacks=<str>', 'callbacks-args=<str>',
                  'data-size=<size>'):
         check(prop in out, '-device backdoor,help lists ' + prop)
+    if INTREE:
+        return
     rc, out, _ = run_qemu([LAUNCHER, '--help'])
     check(rc == 0 and 'Usage: qemu-backdoor' in out, 'launcher --help')
 
@@ -618,6 +642,8 @@ def fake_build():
 
 @tap.test('/backdoor/launcher/mismatch')
 def test_mismatch():
+    if INTREE:
+        return NOT_INTREE
     fake, pkg, other = fake_build()
     rc, out, err = run_qemu([fake, '--version'])
     check(rc == 0 and other in out, 'patched QEMU runs: %r' % out)
@@ -640,6 +666,8 @@ def test_loader_refuses():
     # Past the launcher, the loader refuses another QEMU build by itself:
     # QEMU stays up without the device, or exits as for a plugin that
     # fails to install, but does not crash.
+    if INTREE:
+        return NOT_INTREE
     fake, pkg, other = fake_build()
     # (Moved, the binary looks for its modules, as the TCG accelerator
     # of 7.2, beside itself.)
@@ -675,6 +703,8 @@ def test_loader_refuses():
 
 @tap.test('/backdoor/load/plugin')
 def test_plugin():
+    if INTREE:
+        return NOT_INTREE
     log = os.path.join(workdir, 'plugin.log')
     with Qemu(QEMU, ['-plugin', LOADER] + device_args(log=log)) as q:
         setup_bars(q)
@@ -685,6 +715,8 @@ def test_plugin():
 
 @tap.test('/backdoor/load/dso-module')
 def test_dso():
+    if INTREE:
+        return NOT_INTREE
     log = os.path.join(workdir, 'dso.log')
     env = {'QEMU_MODULE_DIR': MODULE_DIR}
     with Qemu(QEMU, device_args(log=log), env=env, preconfig=True) as q:
@@ -695,6 +727,53 @@ def test_dso():
         check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
         q.write(BAR2, 8, 1)
         check_eq(call(q, 2), 7, 'call result')
+
+
+def intree_module():
+    """The device's module file of an in-tree QEMU: built beside the
+    executable (a build tree's QEMU finds it through qemu-bundle/)."""
+    exe = os.path.realpath(shutil.which(QEMU) or QEMU)
+    return os.path.join(os.path.dirname(exe), 'hw-misc-backdoor.so')
+
+
+if INTREE:
+    @tap.test('/backdoor/load/in-tree-module')
+    def test_intree_module():
+        exe = os.path.realpath(shutil.which(QEMU) or QEMU)
+        module = intree_module()
+        check(os.path.isfile(module), 'module file %s' % module)
+        with open(exe, 'rb') as f:
+            check(b'backdoor-ctrl' not in f.read(),
+                  'the device is not in the executable')
+        with open(module, 'rb') as f:
+            check(b'backdoor-ctrl' in f.read(), 'the device is in %s' %
+                  module)
+        # The executable outside its build tree, given every module of its
+        # build but the device's (QEMU_MODULE_DIR): QEMU does not know the
+        # device, so it comes from that file.
+        alone = tempfile.mkdtemp(dir=workdir)
+        mods = os.path.join(alone, 'modules')
+        os.mkdir(mods)
+        copy = os.path.join(alone, os.path.basename(exe))
+        try:
+            os.link(exe, copy)
+        except OSError:
+            shutil.copy2(exe, copy)
+        for so in os.listdir(os.path.dirname(exe)):
+            if so.endswith('.so') and so != os.path.basename(module):
+                os.symlink(os.path.join(os.path.dirname(exe), so),
+                           os.path.join(mods, so))
+        env = {'QEMU_MODULE_DIR': mods}
+        rc, lines = start_dies(device_args(), qemu=copy, env=env)
+        check(rc == 1 and len(lines) == 1 and
+              "'backdoor' is not a valid device model name" in lines[0],
+              'without the module file: exit %d, %r' % (rc, lines))
+        os.symlink(module, os.path.join(mods, os.path.basename(module)))
+        with Qemu(copy, device_args(), env=env) as q:
+            setup_bars(q)
+            check_eq(q.read(BAR0 + REG_ID, 4), ID, 'ID register')
+            q.write(BAR2, 8, 1)
+            check_eq(call(q, 2), 7, 'call result')
 
 
 # ---- snapshots and migration (callback ABI 2) ----
@@ -806,9 +885,9 @@ def test_migrate_file():
         check_eq(counters(q), (2, 0), 'calls, guest-errors migrated')
         state_call(q, 9, 3, 'library state migrated: the next call is 3rd')
     # An incoming QEMU whose library has no hooks refuses the state
-    rc, _, err = run_qemu([LAUNCHER, QEMU, '-machine', 'q35', '-accel',
-                           'tcg', '-display', 'none', '-nodefaults',
-                           '-incoming', 'exec:cat ' + img] +
+    rc, _, err = run_qemu(launched(QEMU, '-machine', 'q35', '-accel',
+                                   'tcg', '-display', 'none', '-nodefaults',
+                                   '-incoming', 'exec:cat ' + img) +
                           device_args(STATE_LIB, ',callbacks-args=nohooks'))
     check(rc != 0 and "callbacks '%s' have no load hook" % STATE_LIB in err,
           'incoming without hooks fails (%d): %s' % (rc, err.strip()))

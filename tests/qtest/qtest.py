@@ -256,6 +256,14 @@ class Tap:
             sys.stdout.flush()
         return 1 if self.failed else 0
 
+    def main(self, workdir):
+        """Run the tests, remove @workdir, exit with the result."""
+        try:
+            rc = self.run()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        sys.exit(rc)
+
 
 def check(cond, msg):
     if not cond:

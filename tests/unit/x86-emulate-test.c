@@ -4,7 +4,8 @@
  * x86-emulate.c) on real x86-64 byte sequences, without QEMU: loads and
  * stores of every width, immediates, addressing forms, high-byte
  * registers, sign and zero extension, movbe for either guest byte order,
- * the out-of-line description of atomics, and what must be refused.
+ * xmm moves as 8-byte accesses, the out-of-line description of atomics,
+ * and what must be refused.
  * TAP on stdout.
  */
 #include "x86-emulate.h"
@@ -297,6 +298,12 @@ static void test_out_of_line(void)
                                             0xcc), &o) &&
        o.reloc == X86_RCX && o.scale == 8 && o.uses_rsp,
        "out of line: lock xadd %%rax,(%%rsp,%%rcx,8) addresses the stack");
+    ok(x86_decode_out_of_line(dec, PC, CODE(0xf0, 0x48, 0x0f, 0xab, 0x07),
+                              &o) && o.beyond,
+       "out of line: lock bts %%rax,(%%rdi) may reach past its operand");
+    ok(x86_decode_out_of_line(dec, PC, CODE(0xf0, 0x48, 0x0f, 0xba, 0x2f,
+                                            0x03), &o) && !o.beyond,
+       "out of line: lock bts $3,(%%rdi) stays in its operand");
     ok(!x86_decode_out_of_line(dec, PC, CODE(0xf0, 0x48, 0x0f, 0xc1, 0x3f),
                                &o),
        "out of line refused: lock xadd %%rdi,(%%rdi) uses its base");
@@ -309,6 +316,91 @@ static void test_out_of_line(void)
        "out of line refused: rep movsb (two memory operands)");
     ok(!x86_decode_out_of_line(dec, PC, CODE(0x48, 0x89, 0xc7), &o),
        "out of line refused: no memory operand");
+}
+
+/* The register accesses of an xmm move, and the register after it */
+typedef struct VecSeen {
+    unsigned n;
+    unsigned at[4], size[4];
+    uint64_t value[4];
+} VecSeen;
+
+static uint64_t vec_read(void *opaque, unsigned at, unsigned size)
+{
+    VecSeen *s = opaque;
+
+    s->at[s->n] = at;
+    s->size[s->n] = size;
+    return s->value[s->n++];
+}
+
+static void vec_write(void *opaque, unsigned at, unsigned size,
+                      uint64_t value)
+{
+    VecSeen *s = opaque;
+
+    s->at[s->n] = at;
+    s->size[s->n] = size;
+    s->value[s->n++] = value;
+}
+
+static void test_vector(void)
+{
+    X86VecAccess v;
+    X86Regs r = regs_with(X86_R9, 0x20000);
+    uint8_t xmm[16], want[16];
+    VecSeen s = { 0 };
+    uint64_t ea = 0;
+
+    /* QEMU 10's aarch64 ldp of two 64-bit registers */
+    ok(x86_decode_vector_access(dec, PC, CODE(0xc4, 0xc1, 0x7a, 0x6f, 0x01),
+                                &v) &&
+       v.len == 5 && v.size == 16 && !v.store && v.vex && v.xmm == 0 &&
+       x86_mem_address(&v.mem, v.len, &r, &ea) && ea == 0x20000,
+       "vmovdqu (%%r9),%%xmm0: a 16-byte VEX load");
+    memset(xmm, 0xaa, sizeof(xmm));
+    s = (VecSeen){ .value = { 0x0102030405060708ull, 0x1112131415161718ull } };
+    x86_emulate_vector(&v, xmm, false, vec_read, vec_write, &s);
+    memcpy(want, "\x08\x07\x06\x05\x04\x03\x02\x01"
+                 "\x18\x17\x16\x15\x14\x13\x12\x11", 16);
+    ok(s.n == 2 && s.at[0] == 0 && s.size[0] == 8 && s.at[1] == 8 &&
+       s.size[1] == 8 && !memcmp(xmm, want, 16),
+       "vmovdqu load: two 8-byte reads in address order, little-endian");
+    s = (VecSeen){ .value = { 0x0102030405060708ull, 0x1112131415161718ull } };
+    x86_emulate_vector(&v, xmm, true, vec_read, vec_write, &s);
+    ok(xmm[0] == 0x01 && xmm[7] == 0x08 && xmm[8] == 0x11 && xmm[15] == 0x18,
+       "vmovdqu load: big-endian guest values in memory order");
+
+    ok(x86_decode_vector_access(dec, PC, CODE(0xf3, 0x44, 0x0f, 0x7f, 0x67,
+                                              0x10), &v) &&
+       v.size == 16 && v.store && !v.vex && v.xmm == 12 &&
+       v.mem.disp == 0x10, "movdqu %%xmm12,0x10(%%rdi): a 16-byte store");
+    memcpy(xmm, want, 16);
+    s = (VecSeen){ 0 };
+    x86_emulate_vector(&v, xmm, false, vec_read, vec_write, &s);
+    ok(s.n == 2 && s.at[0] == 0 && s.value[0] == 0x0102030405060708ull &&
+       s.at[1] == 8 && s.value[1] == 0x1112131415161718ull,
+       "movdqu store: two 8-byte writes in address order");
+
+    ok(x86_decode_vector_access(dec, PC, CODE(0xf3, 0x0f, 0x7e, 0x2f), &v) &&
+       v.size == 8 && !v.store && v.xmm == 5, "movq (%%rdi),%%xmm5");
+    memset(xmm, 0xaa, sizeof(xmm));
+    s = (VecSeen){ .value = { 0x55 } };
+    x86_emulate_vector(&v, xmm, false, vec_read, vec_write, &s);
+    ok(s.n == 1 && s.size[0] == 8 && xmm[0] == 0x55 && xmm[8] == 0 &&
+       xmm[15] == 0, "movq load: one 8-byte read, the rest zeroed");
+    ok(x86_decode_vector_access(dec, PC, CODE(0x66, 0x0f, 0x6e, 0x3f), &v) &&
+       v.size == 4 && !v.store && v.xmm == 7, "movd (%%rdi),%%xmm7");
+
+    ok(!x86_decode_vector_access(dec, PC, CODE(0xc5, 0xfe, 0x6f, 0x07), &v),
+       "refused: vmovdqu (%%rdi),%%ymm0 (32 bytes)");
+    ok(!x86_decode_vector_access(dec, PC, CODE(0x0f, 0x6f, 0x07), &v),
+       "refused: movq (%%rdi),%%mm0 (an MMX register)");
+    ok(!x86_decode_vector_access(dec, PC, CODE(0x66, 0x48, 0x0f, 0x3a, 0x22,
+                                               0x07, 0x01), &v),
+       "refused: pinsrq (merges into the register)");
+    ok(!x86_decode_vector_access(dec, PC, CODE(0x48, 0x89, 0x37), &v),
+       "refused: a GPR store");
 }
 
 int main(void)
@@ -324,6 +416,7 @@ int main(void)
     test_refused();
     test_cache();
     test_out_of_line();
+    test_vector();
     x86_decoder_free(dec);
     printf("1..%d\n", n_tests);
     return n_failed ? 1 : 0;

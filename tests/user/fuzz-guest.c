@@ -9,7 +9,11 @@
  * with ~cmd stored at data[8] and the call count at data[16].
  *
  * Environment: BACKDOOR_FUZZ_ACCESSES (default 200000), BACKDOOR_FUZZ_SEED
- * (default: a new seed, printed; the same two values replay a run).
+ * (default: a new seed, printed; the same two values replay a run),
+ * BACKDOOR_FUZZ_ALIGNED=1: only aligned accesses and no pairs (QEMU 10
+ * runs an aarch64 guest's unaligned accesses and pairs as other host
+ * accesses, an ldp of two words as one 8-byte load: the registers see
+ * those).
  *
  * The first half runs single-threaded, where QEMU runs guest atomics as
  * plain loads and stores; the second half with a second thread, where QEMU
@@ -27,6 +31,10 @@
  * back when the compare fails, which is a call there. A 16-byte
  * compare-and-swap (cmpxchg16b, caspal, cdsg) is one 16-byte access: a
  * wrong access.
+ *
+ * Under the supervisor (FEATURES announces call slots) the constant
+ * registers below CMD (ID, FEATURES, DATA_SIZE) read as the control file's
+ * bytes in any width, and a pread() reads the file: no fast path.
  *
  * Prints TAP.
  */
@@ -63,6 +71,9 @@ static const unsigned regs[] = {
 
 static volatile uint8_t *ctrl;
 static int ctrl_fd;
+static bool supervisor;         /* FEATURES bit 1: call slots */
+static bool aligned_only;       /* BACKDOOR_FUZZ_ALIGNED */
+static uint8_t file_regs[16];   /* the file's ID, FEATURES, DATA_SIZE */
 static volatile uint64_t *data;
 static uint64_t data_size;
 
@@ -111,6 +122,23 @@ static uint64_t m_read(unsigned off, unsigned size)
 {
     uint64_t mask = mask_of(size), v;
 
+    if (supervisor && off < REG_CMD) {
+        uint64_t le = 0, be = 0;
+
+        if (off + size > REG_CMD) {
+            return mask;
+        }
+        /* The bytes as a load of this guest's byte order reads them */
+        for (unsigned i = 0; i < size; i++) {
+            le |= (uint64_t)file_regs[off + i] << (8 * i);
+            be = be << 8 | file_regs[off + i];
+        }
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        return be;
+#else
+        return le;
+#endif
+    }
     if (size != 4 && size != 8) {
         return mask;
     }
@@ -716,8 +744,10 @@ static void fuzz_one(unsigned long n)
         *(volatile uint64_t *)(ctrl + REG_CALL_OFFSET) = data_size - 8;
         m.call_offset = data_size - 8;
     }
-    in = &insns[below(N_INSNS)];
-    pair = in->shape == LOAD_PAIR || in->shape == STORE_PAIR;
+    do {
+        in = &insns[below(N_INSNS)];
+        pair = in->shape == LOAD_PAIR || in->shape == STORE_PAIR;
+    } while (pair && aligned_only);
     do {
         size = 1u << below(5);
     } while (!(in->sizes & size));
@@ -725,7 +755,7 @@ static void fuzz_one(unsigned long n)
     span = pair ? 2 * size : size;
     do {
         off = pick_offset(span);
-        if (in->aligned) {
+        if (in->aligned || aligned_only) {
             off &= ~(size - 1);
         }
         /* no compare-and-swap at CMD: see the comment at the top */
@@ -778,7 +808,7 @@ static void fuzz_one(unsigned long n)
         break;
     case PREAD:
         want[1] = size;
-        if (off == REG_CALL && size == 8) {
+        if (off == REG_CALL && size == 8 && !supervisor) {
             want[0] = m_call(val);
         } else {
             /* the file: the ID, zeros; what pread does not fill stays */
@@ -786,8 +816,13 @@ static void fuzz_one(unsigned long n)
             uint32_t id = BACKDOOR_ID, head;
 
             memcpy(file, &id, 4);
+            if (supervisor) {
+                memcpy(file, file_regs, 16);
+            }
             memcpy(buf, &val, 8);
-            memcpy(buf, file + (off < 8 ? off : 8), size);
+            for (unsigned i = 0; i < size; i++) {
+                buf[i] = off + i < 16 ? file[off + i] : 0;
+            }
             memcpy(&head, buf, 4);
             memcpy(&want[0], buf, 8);
             want[0] = size == 4 ? head : want[0];
@@ -963,6 +998,7 @@ int main(void)
     const char *base = getenv("QEMU_BACKDOOR_PATH");
     const char *env_n = getenv("BACKDOOR_FUZZ_ACCESSES");
     const char *env_seed = getenv("BACKDOOR_FUZZ_SEED");
+    const char *env_aligned = getenv("BACKDOOR_FUZZ_ALIGNED");
     unsigned long total = env_n && *env_n ? strtoul(env_n, NULL, 0) : 200000;
     uint64_t seed;
     size_t ctrl_size = CTRL_SIZE, dsize = 0;
@@ -982,6 +1018,10 @@ int main(void)
            "BACKDOOR_FUZZ_SEED=%" PRIu64 " BACKDOOR_FUZZ_ACCESSES=%lu)\n",
            total, seed, seed, total);
     rng_state = seed * 2 + 1;
+    aligned_only = env_aligned && !strcmp(env_aligned, "1");
+    if (aligned_only) {
+        printf("# aligned accesses only, no pairs\n");
+    }
     if (!base) {
         printf("Bail out! QEMU_BACKDOOR_PATH is not set (run under "
                "qemu-backdoor qemu-<arch>)\n");
@@ -989,6 +1029,11 @@ int main(void)
     }
     ctrl = map_file(base, "ctrl", &ctrl_size);
     ctrl_fd = open_file(base, "ctrl");
+    supervisor = *(volatile uint32_t *)(ctrl + REG_FEATURES) & 2;
+    if (pread(ctrl_fd, file_regs, 16, 0) != 16) {
+        printf("Bail out! cannot read %s.ctrl\n", base);
+        return 1;
+    }
     data = map_file(base, "data", &dsize);
     data_size = dsize;
     m.call_offset = *(volatile uint64_t *)(ctrl + REG_CALL_OFFSET);

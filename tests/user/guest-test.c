@@ -5,7 +5,9 @@
  * BASE.ctrl, loads and stores; pread fast path; call slots when FEATURES
  * announces them, i.e. under the supervisor), runs one case given on the
  * command line and exits 0 when every check passed; failures are printed
- * to stderr. Results come from tests/callbacks/test-callbacks.c:
+ * to stderr. Under the supervisor, raw loads and stores are served when it
+ * traces QEMU (the default): GUEST_RAW=1 in the environment makes the cases
+ * use them too, beside the call slots. Results come from tests/callbacks/test-callbacks.c:
  * cmd * 3 + data[0], with ~cmd at data[8] and the call count at data[16].
  */
 #define _GNU_SOURCE
@@ -49,6 +51,7 @@ static uint64_t data_size;
 static int ctrl_fd;
 static int failures;
 static volatile uint8_t *slots;     /* the call slot area, if announced */
+static bool raw;                    /* raw accesses served (GUEST_RAW) */
 
 #define CHECK(cond, ...)                                                 \
     do {                                                                 \
@@ -110,6 +113,7 @@ static void open_channel(void)
     CHECK(pread(ctrl_fd, &id, 4, 0) == 4 && id == GUEST_ID,
           "file ID 0x%x", id);
     ctrl = map_ctrl(PROT_READ | PROT_WRITE);
+    raw = !(*reg32(REG_FEATURES) & FEATURE_SLOTS) || getenv("GUEST_RAW");
     if (*reg32(REG_FEATURES) & FEATURE_SLOTS) {
         void *p = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE, MAP_SHARED,
                        ctrl_fd, 0x10000);
@@ -220,10 +224,10 @@ static uint64_t call(uint64_t cmd)
     return slots ? slot_call(cmd) : fast_call(cmd);
 }
 
-/* The seed's CMD/RESULT under the helper; a slot under the supervisor */
+/* The seed's CMD/RESULT where served; else a slot (the supervisor) */
 static uint64_t any_call(uint64_t cmd)
 {
-    return slots ? slot_call(cmd) : raw_call(cmd);
+    return raw ? raw_call(cmd) : slot_call(cmd);
 }
 
 /* Identification, sizes and wrong accesses through the trapped page. */
@@ -243,26 +247,39 @@ static void case_registers(void)
               *reg64(REG_DATA_SIZE));
         CHECK(data_size == expect_size, "file size %" PRIu64, data_size);
         CHECK(pread(ctrl_fd, file, 16, 0) == 16 &&
-              !memcmp(file, (void *)ctrl, 16), "pread of the registers");
+              *(volatile uint64_t *)ctrl == *(uint64_t *)file &&
+              *(volatile uint64_t *)(ctrl + 8) == *(uint64_t *)(file + 8),
+              "pread of the registers");
         CHECK(lseek(ctrl_fd, 0, SEEK_END) == 0x20000, "control file size");
-        return;
+        if (!raw) {
+            return;
+        }
+        /* Served: the file's bytes in any width, no call registers */
+        CHECK(*(volatile uint8_t *)(ctrl + REG_ID) == file[0], "8-bit read");
+        CHECK(*(volatile uint16_t *)(ctrl + REG_FEATURES) ==
+              *(uint16_t *)(file + REG_FEATURES), "16-bit read");
+    } else {
+        CHECK(*reg32(REG_FEATURES) == 1, "features 0x%x",
+              *reg32(REG_FEATURES));
+        CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
+              *reg64(REG_DATA_SIZE));
+        CHECK(*reg32(REG_DATA_SIZE) == (uint32_t)expect_size, "size32");
+        CHECK(data_size == expect_size, "file size %" PRIu64, data_size);
+        /* Wrong accesses: reads all ones, writes ignored */
+        CHECK(*(volatile uint16_t *)(ctrl + REG_ID) == 0xffff,
+              "16-bit read");
+        CHECK(*(volatile uint8_t *)(ctrl + REG_ID) == 0xff, "8-bit read");
     }
-    CHECK(*reg32(REG_FEATURES) == 1, "features 0x%x", *reg32(REG_FEATURES));
-    CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
-          *reg64(REG_DATA_SIZE));
-    CHECK(*reg32(REG_DATA_SIZE) == (uint32_t)expect_size, "size32");
-    CHECK(data_size == expect_size, "file size %" PRIu64, data_size);
     CHECK(*reg64(REG_CALL_OFFSET) == expect_size - 8, "call offset");
-    /* Wrong accesses: reads all ones, writes ignored */
-    CHECK(*(volatile uint16_t *)(ctrl + REG_ID) == 0xffff, "16-bit read");
-    CHECK(*(volatile uint8_t *)(ctrl + REG_ID) == 0xff, "8-bit read");
     CHECK(*reg64(REG_CMD) == UINT64_MAX, "read of CMD");
     CHECK(*reg32(0x30) == UINT32_MAX, "reserved");
     CHECK(*reg64(0xff8) == UINT64_MAX, "reserved end of page");
     *reg32(REG_ID) = 0;
+    *reg64(REG_DATA_SIZE) = 0;
     *reg64(REG_CALL_OFFSET) = 3;
     *reg64(REG_CALL_OFFSET) = expect_size;
     CHECK(*reg32(REG_ID) == GUEST_ID, "ID after write");
+    CHECK(*reg64(REG_DATA_SIZE) == expect_size, "DATA_SIZE after write");
     CHECK(*reg64(REG_CALL_OFFSET) == expect_size - 8, "bad offsets kept");
     *reg64(REG_CALL_OFFSET) = 64;
     CHECK(*reg64(REG_CALL_OFFSET) == 64, "call offset set");
@@ -300,21 +317,52 @@ static void case_slot_calls(void)
     CHECK(data[2] == 6, "a pread made a call");
 }
 
-/* Results and data in both directions, both trap paths. */
-static void case_calls(void)
+/*
+ * A 16-byte pair of 8-byte registers in one instruction: two accesses in
+ * address order (QEMU runs it as two host loads, or as one vector load).
+ */
+static void pair_load(volatile uint8_t *p, uint64_t *a, uint64_t *b)
+{
+#if defined(__x86_64__)
+    uint64_t v[2];
+
+    asm volatile("movdqu (%1), %%xmm0\n\tmovdqu %%xmm0, (%0)"
+                 : : "r"(v), "r"(p) : "xmm0", "memory");
+    *a = v[0], *b = v[1];
+#elif defined(__aarch64__)
+    asm volatile("ldp %0, %1, [%2]" : "=&r"(*a), "=&r"(*b) : "r"(p)
+                 : "memory");
+#elif defined(__s390x__)
+    asm volatile("lmg %%r4, %%r5, 0(%2)\n\tlgr %0, %%r4\n\tlgr %1, %%r5"
+                 : "=&r"(*a), "=&r"(*b) : "a"(p) : "r4", "r5", "memory");
+#endif
+}
+
+static void pair_store(volatile uint8_t *p, uint64_t a, uint64_t b)
+{
+#if defined(__x86_64__)
+    uint64_t v[2] = { a, b };
+
+    asm volatile("movdqu (%0), %%xmm0\n\tmovdqu %%xmm0, (%1)"
+                 : : "r"(v), "r"(p) : "xmm0", "memory");
+#elif defined(__aarch64__)
+    asm volatile("stp %0, %1, [%2]" : : "r"(a), "r"(b), "r"(p) : "memory");
+#elif defined(__s390x__)
+    asm volatile("lgr %%r4, %0\n\tlgr %%r5, %1\n\tstmg %%r4, %%r5, 0(%2)"
+                 : : "r"(a), "r"(b), "a"(p) : "r4", "r5", "memory");
+#endif
+}
+
+/* Results and data in both directions, the seed's CMD/RESULT and CALL. */
+static void raw_calls(uint64_t calls_before)
 {
     uint64_t r;
-
-    if (slots) {
-        case_slot_calls();
-        return;
-    }
 
     data[0] = 0x1000;
     r = raw_call(0x1234);
     CHECK(r == 0x1234 * 3 + 0x1000, "CMD/RESULT 0x%" PRIx64, r);
     CHECK(data[1] == ~(uint64_t)0x1234, "host store 0x%" PRIx64, data[1]);
-    CHECK(data[2] == 1, "calls %" PRIu64, data[2]);
+    CHECK(data[2] == calls_before + 1, "calls %" PRIu64, data[2]);
 
     *reg32(REG_CMD) = 0x80000001u;      /* 4-byte store: zero-extended */
     r = *reg32(REG_RESULT);
@@ -332,6 +380,36 @@ static void case_calls(void)
     CHECK(r == 0x66 * 3 + 0x1000, "CALL at 0x100: 0x%" PRIx64, r);
     CHECK(*reg64(REG_RESULT) == r, "CALL latches RESULT");
     CHECK(*reg32(REG_CALL) == (uint32_t)(0x66 * 3 + 0x1000), "CALL 32-bit");
+    CHECK(*reg32(REG_RESULT_HI) == 0, "RESULT_HI 0x%x",
+          *reg32(REG_RESULT_HI));
+    CHECK(data[2] == calls_before + 5, "call count %" PRIu64, data[2]);
+
+    /* A pair store to CMD and RESULT (ignored), a pair load of RESULT */
+    {
+        uint64_t a = 0, b = 0;
+
+        pair_store(ctrl + REG_CMD, 0x77, 0x1234);
+        pair_load(ctrl + REG_RESULT, &a, &b);
+        CHECK(a == 0x77 * 3 + 0x1000 && b == 0x100, "pair 0x%" PRIx64
+              " 0x%" PRIx64, a, b);
+        CHECK(data[2] == calls_before + 6, "call count %" PRIu64, data[2]);
+    }
+}
+
+/* Both backends' signal-free path, then the raw one where served. */
+static void case_calls(void)
+{
+    uint64_t r;
+
+    if (slots) {
+        case_slot_calls();
+        if (raw) {
+            *reg64(REG_CALL_OFFSET) = data_size - 8;
+            raw_calls(data[2]);
+        }
+        return;
+    }
+    raw_calls(0);
 
     /* The fast path: no signal, result in the caller's buffer */
     data[0] = 7;
@@ -341,7 +419,7 @@ static void case_calls(void)
     CHECK(*reg64(REG_RESULT) == r, "pread latches RESULT");
     CHECK(*reg32(REG_RESULT_HI) == (uint32_t)(r >> 32), "RESULT_HI 0x%x",
           *reg32(REG_RESULT_HI));
-    CHECK(data[2] == 6, "call count %" PRIu64, data[2]);
+    CHECK(data[2] == 7, "call count %" PRIu64, data[2]);
 
     /* Other preads of the control file read the file */
     {
@@ -508,6 +586,12 @@ static void case_die(const char *how)
         raise(SIGSEGV);
     } else if (!strcmp(how, "trap-dfl")) {
         raise(SIGTRAP);
+    } else if (!strcmp(how, "none-dfl")) {
+        /* A PROT_NONE page of the guest's own, beside a traced control */
+        volatile uint8_t *none = mmap(NULL, PAGE, PROT_NONE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        (void)*none;
     } else if (!strcmp(how, "ctrl-ro")) {
         volatile uint8_t *ro = map_ctrl(PROT_READ);
 
@@ -610,13 +694,15 @@ static void case_fork(void)
     if (pid == 0) {
         unsigned bad = 0;
 
+        /* Raw accesses too, where served: the child's own RESULT */
         for (int i = 0; i < 1000; i++) {
-            bad += call(i) != (uint64_t)i * 3;
+            bad += (i & 1 ? any_call(i) : call(i)) != (uint64_t)i * 3;
         }
         _exit(bad ? 1 : 42);
     }
     for (int i = 0; i < 1000; i++) {
-        CHECK(call(i) == (uint64_t)i * 3, "parent call %d", i);
+        CHECK((i & 1 ? any_call(i) : call(i)) == (uint64_t)i * 3,
+              "parent call %d", i);
     }
     CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
           WEXITSTATUS(status) == 42, "child status 0x%x", status);
@@ -836,14 +922,42 @@ static void case_exec(char **argv)
     char *none[] = { "/nonexistent/program", NULL };
 
     data[0] = 0;
-    CHECK(fast_call(7) == 21, "call before exec");
+    CHECK(call(7) == 21, "call before exec");
     execv(none[0], none);
-    CHECK(fast_call(8) == 24, "call after a failed exec");
+    CHECK(call(8) == 24, "call after a failed exec");
     if (!failures) {
         execv(argv[0], argv);
         perror("execv");
     }
     failures++;
+}
+
+/*
+ * A forked child outlives this process: it waits a second, maps a file
+ * (under the supervisor, a stop at the tracer) and writes "mapped" to
+ * @flag; this process exits at once.
+ */
+static void case_outlive(const char *flag)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        FILE *f;
+        void *p;
+        int fd;
+
+        sleep(1);
+        fd = open("/proc/self/exe", O_RDONLY);
+        p = fd < 0 ? MAP_FAILED : mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE,
+                                       fd, 0);
+        f = fopen(flag, "w");
+        if (f) {
+            fputs(p != MAP_FAILED ? "mapped\n" : "no mapping\n", f);
+            fclose(f);
+        }
+        _exit(0);
+    }
+    exit(pid > 0 ? 0 : 1);
 }
 
 int main(int argc, char **argv)
@@ -866,6 +980,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(c, "exit")) {
         return argc > 2 ? atoi(argv[2]) : 0;
+    }
+    if (!strcmp(c, "outlive") && argc > 2) {
+        case_outlive(argv[2]);
     }
     if (!strcmp(c, "wait-signals") && !getenv("QEMU_BACKDOOR_PATH")) {
         case_wait_signals();    /* without the backdoor, to compare */
@@ -894,8 +1011,17 @@ int main(int argc, char **argv)
         case_signals_during_calls(argc > 2 ? argv[2] : NULL);
     } else if (!strcmp(c, "raw-store")) {
         *reg64(REG_CMD) = 5;            /* the seed's form of a call */
-        CHECK(*reg64(REG_RESULT) == (slots ? 0 : 15), "RESULT 0x%" PRIx64,
+        CHECK(*reg64(REG_RESULT) == (raw ? 15 : 0), "RESULT 0x%" PRIx64,
               *reg64(REG_RESULT));
+    } else if (!strcmp(c, "wide-map")) {
+        /* The register page and the call slots in one mapping */
+        volatile uint8_t *w = mmap(NULL, 0x20000, PROT_READ | PROT_WRITE,
+                                   MAP_SHARED, ctrl_fd, 0);
+
+        CHECK(w != MAP_FAILED, "mmap: %s", strerror(errno));
+        if (w != MAP_FAILED) {
+            *(volatile uint64_t *)(w + REG_CMD) = 5;
+        }
     } else if (!strcmp(c, "fork")) {
         case_fork();
     } else if (!strcmp(c, "wait-signals")) {

@@ -7,6 +7,11 @@ calls. The signal reports on stdout must be the same byte for byte, and
 every call the guest made must have reached the callbacks exactly once.
 TAP on stdout, one check per (arch, optimization, scenario).
 
+signals-test.py [dynamic|static|d13]: the QEMU, as user-test.py takes it:
+Debian 12's dynamic qemu-<arch> (the in-process helper; the default), or
+a static one, Debian 12's or Debian 13's, run by the supervisor, which
+traces it: there the test holds the tracing to being invisible.
+
 SIGNALS_GUESTS is ARCH-OPT=PATH:...; a missing build is skipped visibly.
 """
 import os
@@ -16,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 
-from staticqemu import skip_reason
+from staticqemu import find_qemu
 
 LAUNCHER = os.environ['BACKDOOR_LAUNCHER']
 CALLBACKS = os.environ['TEST_CALLBACKS']
@@ -86,9 +91,8 @@ def sane(report):
     return bool(loops) and all(a == '100' and b == '100' for a, b in loops)
 
 
-def check(arch, opt, guest, scenario, tmp):
-    name = f'/user/signals/{arch}/{opt}/{scenario}'
-    qemu = f'qemu-{arch}'
+def check(arch, opt, guest, scenario, tmp, qemu, label):
+    name = f'/user/signals/{label}/{opt}/{scenario}'
     log = os.path.join(tmp, 'callbacks.log')
     if os.path.exists(log):
         os.unlink(log)
@@ -125,30 +129,29 @@ def check(arch, opt, guest, scenario, tmp):
 
 
 def main():
+    kind = sys.argv[1] if len(sys.argv) > 1 else 'dynamic'
     guests = dict(item.split('=', 1) for item in
                   os.environ.get('SIGNALS_GUESTS', '').split(':') if item)
     tmp = tempfile.mkdtemp(prefix='signals-test-')
     try:
         for arch in ARCHES:
-            if not shutil.which(f'qemu-{arch}'):
-                skip(f'/user/signals/{arch}', f'qemu-{arch} is not '
-                     'installed (Debian package qemu-user)')
-                continue
-            if skip_reason(arch):
-                skip(f'/user/signals/{arch}', skip_reason(arch))
+            label = arch if kind == 'dynamic' else f'{arch}-{kind}'
+            qemu, why = find_qemu(arch, kind)
+            if not qemu:
+                skip(f'/user/signals/{label}', why)
                 continue
             for opt in OPTS:
                 guest = guests.get(f'{arch}-{opt}')
                 if not guest:
-                    skip(f'/user/signals/{arch}/{opt}', 'no cross compiler '
+                    skip(f'/user/signals/{label}/{opt}', 'no cross compiler '
                          f'for {arch} (gcc-{arch.replace("_", "-")}'
                          '-linux-gnu)')
                     continue
-                scenarios = run([f'qemu-{arch}', guest, 'list'],
+                scenarios = run([qemu, guest, 'list'],
                                 clean_env()).stdout.split()
-                tap(bool(scenarios), f'/user/signals/{arch}/{opt}/list')
+                tap(bool(scenarios), f'/user/signals/{label}/{opt}/list')
                 for scenario in scenarios:
-                    check(arch, opt, guest, scenario, tmp)
+                    check(arch, opt, guest, scenario, tmp, qemu, label)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f'1..{n}')

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Whether the user-mode suites can run against the installed qemu-<arch>.
+"""Whether the user-mode suites can run against the installed qemu-<arch>,
+and where the QEMU binaries of each kind (dynamic, static, d13) are.
 
 The in-process helper is preloaded into qemu-<arch>, which must therefore be
 dynamically linked. Debian 13's qemu-user (like every qemu-user-static) is
@@ -8,6 +9,7 @@ the supervisor's suites (user-static-*, user-d13-*) cover user mode.
 """
 import os
 import shutil
+import subprocess
 import sys
 
 PT_INTERP = 3
@@ -38,6 +40,33 @@ def skip_reason(arch):
                 'one; the supervisor suites cover it')
     return None
 
+
+def find_qemu(arch, kind):
+    """The QEMU binary of @kind for @arch, or (None, why not): dynamic
+    (Debian 12's qemu-ARCH, the helper's), static (Debian 12's
+    qemu-ARCH-static) or d13 (Debian 13's static qemu-ARCH, fetched and
+    cached by scripts/fetch-static-qemu.sh, FETCH_STATIC_QEMU)."""
+    if kind == 'dynamic':
+        q = shutil.which(f'qemu-{arch}')
+        if q and skip_reason(arch):
+            return None, skip_reason(arch)
+        return q, f'qemu-{arch} is not installed (Debian package qemu-user)'
+    if kind == 'static':
+        q = shutil.which(f'qemu-{arch}-static')
+        return q, (f'qemu-{arch}-static is not installed (Debian package '
+                   'qemu-user-static)')
+    try:
+        p = subprocess.run([os.environ.get('FETCH_STATIC_QEMU', '')],
+                           capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f'cannot fetch Debian 13\'s qemu-user: {e}'
+    d = p.stdout.strip().splitlines()[-1] if p.returncode == 0 and \
+        p.stdout.strip() else ''
+    q = os.path.join(d, f'qemu-{arch}') if d else ''
+    if q and os.access(q, os.X_OK):
+        return q, ''
+    return None, ('cannot fetch Debian 13\'s qemu-user: ' +
+                  (p.stderr.strip() or 'no qemu-' + arch))
 
 
 if __name__ == '__main__':
