@@ -20,7 +20,8 @@ qemu-system-x86 and put them in OUTDIR.
   --out DIR       where the .debs go (default: build-debs/ in the source)
   --no-deps       do not install the build dependencies
   --worktree      build the working tree as it is (tracked and untracked
-                  files) instead of a clean export of HEAD
+                  files) instead of a clean export of HEAD (outside a git
+                  checkout, the tree as it is is built anyway)
   --lintian       run lintian on the result (fails on errors)
   -h, --help      show this help
 
@@ -51,10 +52,11 @@ if [ "$deps" = 1 ]; then
     command -v dpkg-checkbuilddeps >/dev/null ||
         apt-get install -y -qq --no-install-recommends dpkg-dev >/dev/null
     # The Build-Depends of debian/control, one name each (the first of
-    # alternatives), without versions.
+    # alternatives), without versions; debhelper-compat is debhelper's.
+    # (Debian 13's dpkg says "unmet", Debian 12's "Unmet".)
     need=$(dpkg-checkbuilddeps "$top/debian/control" 2>&1 |
-           sed -n 's/.*Unmet build dependencies: //p' |
-           sed 's/([^)]*)//g; s/|[^ ]*//g')
+           sed -n 's/.*[Uu]nmet build dependencies: //p' |
+           sed 's/([^)]*)//g; s/|[^ ]*//g; s/debhelper-compat/debhelper/')
     if [ -n "$need" ]; then
         say "installing build dependencies: $need"
         # shellcheck disable=SC2086
@@ -76,7 +78,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 src=$work/qemu-backdoor
 mkdir "$src"
-if [ "$worktree" = 1 ]; then
+if ! git -C "$top" rev-parse HEAD >/dev/null 2>&1; then
+    # Not a checkout (an export, e.g. in scripts/debian-root.sh's root):
+    # the tree as it is, without build directories.
+    (cd "$top" && tar --exclude='./build*' --exclude='./results' -cf - .) |
+        tar -xf - -C "$src"
+elif [ "$worktree" = 1 ]; then
     git -C "$top" ls-files -z --cached --others --exclude-standard |
         (cd "$top" && xargs -0 cp --parents -t "$src")
 else

@@ -36,7 +36,11 @@ QEMU's sources, builds, runs every suite).
                  else /var/cache/qemu-backdoor); the root is DIR/debianN
   --overlay      run in a copy of the cached root (an overlay mount whose
                  changes are dropped at the end): the cached root stays
-                 as debootstrap made it
+                 as it is
+  --clean        run in a copy (--overlay) of a root that is only ever
+                 used this way, DIR/debianN-clean, so that it stays as
+                 debootstrap made it (the root without --clean collects
+                 the packages of the runs that install some)
   --copy DIR     copy DIR into the root as /root/work and run there instead
                  of in a copy of the source (with --run or --shell)
   --bench        also run the benchmark, merged with this tree's
@@ -48,6 +52,8 @@ QEMU's sources, builds, runs every suite).
   --shell        open a shell in the root (with the source copied in)
                  instead of running the tests
   --run CMD      run CMD with sh -c in the root's source copy instead
+  --results DIR  after --run, copy what CMD left in the directory
+                 results/ (of the source copy, or of --copy's) to DIR
   --refresh      apt-get update and upgrade the cached root first
   --rebuild      remove the cached root and make it again
   --mirror URL   Debian mirror (default http://deb.debian.org/debian)
@@ -60,7 +66,7 @@ USAGE
 }
 
 cache=${QEMU_BACKDOOR_ROOT_CACHE:-/var/cache/qemu-backdoor}
-release=13 overlay=0 copy=""
+release=13 overlay=0 clean=0 copy="" results=""
 mirror=http://deb.debian.org/debian
 args=("$@")
 bench=0 worktree=0 refresh=0 rebuild=0 mode=test cmd=''
@@ -69,11 +75,13 @@ while [ $# -gt 0 ]; do
     --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
     --release) release=${2:?--release needs 12 or 13}; shift 2 ;;
     --overlay) overlay=1; shift ;;
+    --clean) clean=1; overlay=1; shift ;;
     --copy) copy=${2:?--copy needs a directory}; shift 2 ;;
     --bench) bench=1; shift ;;
     --worktree) worktree=1; shift ;;
     --shell) mode=shell; shift ;;
     --run) mode=run; cmd=${2:?--run needs a command}; shift 2 ;;
+    --results) results=${2:?--results needs a directory}; shift 2 ;;
     --refresh) refresh=1; shift ;;
     --rebuild) rebuild=1; shift ;;
     --mirror) mirror=${2:?--mirror needs a URL}; shift 2 ;;
@@ -92,6 +100,11 @@ esac
 [ -z "$copy" ] || [ -d "$copy" ] || die "--copy $copy: not a directory"
 [ -z "$copy" ] || [ "$mode" != test ] || die "--copy goes with --run or --shell"
 [ -z "$copy" ] || copy=$(cd "$copy" && pwd)
+[ -z "$results" ] || [ "$mode" = run ] || die "--results goes with --run"
+if [ -n "$results" ]; then
+    mkdir -p "$results"
+    results=$(cd "$results" && pwd)
+fi
 
 [ "$(id -u)" = 0 ] ||
     die "run as root (sudo $0): debootstrap, chroot and mount need it"
@@ -130,14 +143,16 @@ fi
 
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
-root=$cache/debian$release
+name=debian$release
+[ "$clean" = 0 ] || name=$name-clean
+root=$cache/$name
 start=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - start )) s"; }
 
 # One run per root at a time: runs share the root's copy of the source.
-exec 8>"$cache/.debian$release.lock"
+exec 8>"$cache/.$name.lock"
 if ! flock -n 8; then
-    say "waiting for another run in the Debian $release root to end"
+    say "waiting for another run in the root $root to end"
     flock 8
 fi
 
@@ -290,7 +305,10 @@ shell)
     in_root /bin/sh -c 'cd "$1" && exec /bin/bash -i' sh "$work" || rc=$? ;;
 run)
     in_root_bg /bin/sh -c 'cd "$1" && eval "$2"' sh "$work" "$cmd" ||
-        rc=$? ;;
+        rc=$?
+    if [ -n "$results" ] && [ -d "$root$work/results" ]; then
+        cp -r "$root$work/results/." "$results/"
+    fi ;;
 test)
     say "running scripts/run-tests.sh in the Debian $release root"
     in_root_bg /bin/sh -c 'cd /root/qemu-backdoor && exec scripts/run-tests.sh "$@"' \

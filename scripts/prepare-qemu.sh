@@ -16,7 +16,8 @@ say() { echo "$prog: $*" >&2; }
 
 usage() {
     cat <<USAGE
-Usage: $prog [--package PKG] [--cache DIR] [--version VER --suite SUITE]
+Usage: $prog [--package PKG] [--cache DIR] [--private-apt]
+       [--version VER --suite SUITE]
 
 Fetch, configure and generate headers for the QEMU source that matches the
 installed Debian package PKG (default: qemu-system-x86), and print the path
@@ -32,26 +33,32 @@ of the prepared build directory.
   --suite SUITE   fetch sources from Debian SUITE (e.g. trixie) through a
                   private apt configuration in the cache; the system's apt
                   setup is left alone
+  --private-apt   when the system's apt sources cannot fetch the sources,
+                  use deb-src entries for the running release (and its
+                  -updates and -security suites) in a private apt
+                  configuration in the cache, instead of adding them to
+                  the system's (qemu-backdoor-rebuild does this)
   -h, --help      show this help
 
 Sources that need a newer meson than the installed one (QEMU 10.0 wants
 1.5, Debian 12 has 1.0) get the meson of Debian 13 (trixie), fetched the
 same private way and unpacked into a venv in the cache.
 
-Needs root (or a deb-src entry already present) the first time, to add the
-deb-src entry for apt-get source.
+Needs root (or a deb-src entry already present, or --private-apt) the
+first time, to add the deb-src entry for apt-get source.
 USAGE
 }
 
 pkg=qemu-system-x86
 cache=${QEMU_BACKDOOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/qemu-backdoor}
-want='' suite=''
+want='' suite='' private=0
 while [ $# -gt 0 ]; do
     case $1 in
     --package) pkg=${2:?--package needs a value}; shift 2 ;;
     --cache) cache=${2:?--cache needs a value}; shift 2 ;;
     --version) want=${2:?--version needs a value}; shift 2 ;;
     --suite) suite=${2:?--suite needs a value}; shift 2 ;;
+    --private-apt) private=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -67,20 +74,40 @@ apt_private() {
         -o Dir::State::Lists="$aptdir/lists" -o Dir::Cache="$aptdir/cache" \
         -o Dir::State::status="$aptdir/status" "$@"
 }
-apt_suite() {
-    aptdir=$cache/apt-$suite
+# apt_why CMD...: run apt-get CMD..., its errors also kept; on failure say
+# the first one (apt-get update fails on any index it cannot fetch).
+apt_why() {
+    errs=$(mktemp)
+    rc=0
+    "$@" 2>"$errs" >&2 || rc=$?
+    cat "$errs" >&2
+    why=$(sed -n 's/^E: //p' "$errs" | head -n 1)
+    rm -f "$errs"
+    [ "$rc" = 0 ] || { why=${why:-exit status $rc}; return 1; }
+}
+# apt_private_init NAME WHAT: a private apt setup in $cache/apt-NAME whose
+# sources.list is stdin, its lists read once (WHAT names them).
+apt_private_init() {
+    aptdir=$cache/apt-$1
     if [ ! -f "$aptdir/updated" ]; then
         mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" \
             "$aptdir/none"
         : > "$aptdir/status"
-        cat > "$aptdir/sources.list" <<SRC
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main
-SRC
-        say "reading Debian $suite's package lists (private apt setup in $aptdir)"
-        apt_private update -qq >&2 || die "apt-get update for $suite failed"
+        cat > "$aptdir/sources.list"
+        say "reading $2 (private apt setup in $aptdir)"
+        apt_why apt_private update -qq --error-on=any ||
+            die "apt-get update for $2 failed (no network?): $why"
         touch "$aptdir/updated"
+    else
+        cat >/dev/null
     fi
+}
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+apt_suite() {
+    apt_private_init "$suite" "Debian $suite's package lists" <<SRC
+deb [signed-by=$keyring] http://deb.debian.org/debian $suite main
+deb-src [signed-by=$keyring] http://deb.debian.org/debian $suite main
+SRC
     apt_private "$@"
 }
 
@@ -119,8 +146,34 @@ cd "$top"
 if ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ -n "$suite" ]; then
     say "fetching $srcpkg=$srcver from $suite"
     chmod 0777 "$top" 2>/dev/null || true
-    apt_suite source -qq "$srcpkg=$srcver" >&2 ||
-        die "apt-get source $srcpkg=$srcver from $suite failed"
+    apt_why apt_suite source -qq "$srcpkg=$srcver" ||
+        die "apt-get source $srcpkg=$srcver from $suite failed: $why"
+elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1 && [ "$private" = 1 ] &&
+    ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
+    # shellcheck disable=SC1091
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [ -n "$codename" ] ||
+        die "no VERSION_CODENAME in /etc/os-release; add deb-src lines for $srcpkg=$srcver to apt's sources"
+    lists="the source lists of Debian $codename"
+    debian=http://deb.debian.org/debian
+    apt_private_init "src-$codename" "$lists" <<SRC
+deb-src [signed-by=$keyring] $debian $codename main
+deb-src [signed-by=$keyring] $debian $codename-updates main
+deb-src [signed-by=$keyring] $debian-security $codename-security main
+SRC
+    if ! apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
+        # Lists read before a new upload: once more.
+        apt_why apt_private update -qq --error-on=any ||
+            die "apt-get update for $lists failed (no network?): $why"
+        apt_private source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1 ||
+            die "Debian $codename has no source $srcpkg=$srcver" \
+                "(deb.debian.org); add deb-src lines that have it to" \
+                "apt's sources"
+    fi
+    say "fetching $srcpkg=$srcver"
+    chmod 0777 "$top" 2>/dev/null || true
+    apt_why apt_private source -qq "$srcpkg=$srcver" ||
+        die "apt-get source $srcpkg=$srcver failed: $why"
 elif ! ls -d "$srcpkg"-*/ >/dev/null 2>&1; then
     if ! apt-get source --print-uris "$srcpkg=$srcver" >/dev/null 2>&1; then
         [ "$(id -u)" = 0 ] ||
@@ -150,8 +203,8 @@ SRC
     say "fetching $srcpkg=$srcver"
     # apt-get source drops privileges to _apt for the download when it can.
     chmod 0777 "$top" 2>/dev/null || true
-    apt-get source -qq "$srcpkg=$srcver" >&2 ||
-        die "apt-get source $srcpkg=$srcver failed"
+    apt_why apt-get source -qq "$srcpkg=$srcver" ||
+        die "apt-get source $srcpkg=$srcver failed: $why"
 fi
 src=$(ls -d "$top/$srcpkg"-*/ | head -n 1)
 src=${src%/}

@@ -909,6 +909,15 @@ static const TypeInfo backdoor_info = {
 
 void backdoor_register_types(void)
 {
+#ifdef BACKDOOR_LOADER
+    /*
+     * The loader build (preloaded or -plugin): only into the QEMU build it
+     * was made for. (QEMU's module loader checks a module's stamp itself.)
+     */
+    if (!backdoor_loader_matches_qemu()) {
+        return;
+    }
+#endif
     type_register_static(&backdoor_info);
 }
 

@@ -144,6 +144,47 @@ def test_install():
     installed('**/pkgconfig/qemu-backdoor-callbacks.pc')
 
 
+@tap.test('/build/install/rebuild-sources')
+def test_rebuild_sources():
+    # -Drebuild=true installs the device's sources and
+    # qemu-backdoor-rebuild; what it installs must build the device
+    # (-Ddevice_only=true), as the rebuild does on the installed system.
+    tmp = os.path.join(work, 'rebuild-build')
+    dest = os.path.join(work, 'rebuild-dest')
+    r = run([MESON, 'setup', tmp, SRC, '-Dqemu_build_dir=' + QEMU_TREE,
+             '-Drebuild=true', '--prefix=/usr'])
+    check_eq(r.returncode, 0, 'setup with -Drebuild=true (%s)' %
+             r.stdout[-2000:])
+    r = run([MESON, 'compile', '-C', tmp, 'src/rebuild/qemu-backdoor-rebuild'])
+    check_eq(r.returncode, 0, 'qemu-backdoor-rebuild generated (%s)' %
+             r.stdout[-2000:])
+    r = run([MESON, 'install', '-C', tmp, '--no-rebuild', '--quiet',
+             '--tags', 'rebuild', '--destdir', dest])
+    check_eq(r.returncode, 0, 'install of the rebuild (%s)' % r.stderr)
+    check(os.access(os.path.join(dest, 'usr/sbin/qemu-backdoor-rebuild'),
+                    os.X_OK), 'qemu-backdoor-rebuild installed')
+    srcs = glob.glob(os.path.join(dest, 'usr/src/qemu-backdoor-*'))
+    check_eq(len(srcs), 1, 'the sources in /usr/src (%s)' % srcs)
+    dev = os.path.join(work, 'rebuild-device')
+    r = run([MESON, 'setup', dev, srcs[0], '-Ddevice_only=true',
+             '-Dqemu_build_dir=' + QEMU_TREE, '-Dqemu_module_dir=' + MODDIR])
+    check_eq(r.returncode, 0, 'device-only setup from the installed sources '
+             '(%s)' % r.stdout[-2000:])
+    r = run([MESON, 'compile', '-C', dev])
+    check_eq(r.returncode, 0, 'device-only build (%s)' % r.stdout[-2000:])
+    out = os.path.join(dev, 'src', 'device')
+    check_eq(sorted(f for f in os.listdir(out) if not f.endswith('.p')),
+             ['backdoor-loader.so', 'hw-backdoor.so', 'qemu-version'],
+             'what the device-only build makes')
+    stamp = run(TREE_PY + ['stamp', QEMU_TREE]).stdout.strip()
+    syms = run(['nm', '-D', '--defined-only',
+                os.path.join(out, 'hw-backdoor.so')]).stdout
+    check(stamp in syms, 'the rebuilt module has the stamp %s' % stamp)
+    with open(os.path.join(out, 'qemu-version')) as f:
+        check_eq(f.read().strip(), run(TREE_PY + ['version', QEMU_TREE])
+                 .stdout.strip(), 'qemu-version')
+
+
 @tap.test('/build/install/relocatable-launcher')
 def test_relocatable():
     launcher = installed('**/bin/qemu-backdoor')

@@ -617,37 +617,88 @@ def test_help():
     check(rc == 0 and 'Usage: qemu-backdoor' in out, 'launcher --help')
 
 
+_fake = []
+
+
+def fake_build():
+    """A real QEMU binary whose build differs: the stock one with another
+    package version in its version strings (same length). Returns its
+    path, the package version and the other one."""
+    if not _fake:
+        m = re.search(r'\((.*)\)$', QEMU_VERSION)
+        check(m, 'version line %r has a package version' % QEMU_VERSION)
+        pkg = m.group(1).encode()
+        other = pkg[:-1] + (b'0' if pkg[-1:] != b'0' else b'1')
+        with open(shutil.which(QEMU), 'rb') as f:
+            image = f.read()
+        check(pkg in image, 'package version found in the binary')
+        fake = os.path.join(workdir, os.path.basename(QEMU))
+        with open(fake, 'wb') as f:
+            f.write(image.replace(pkg, other))
+        os.chmod(fake, 0o755)
+        _fake.extend([fake, pkg.decode(), other.decode()])
+    return _fake
+
+
 @tap.test('/backdoor/launcher/mismatch')
 def test_mismatch():
     if INTREE:
         return NOT_INTREE
-    # A real QEMU binary whose build differs: the stock one with another
-    # package version in its version string (same length).
-    m = re.search(r'\((.*)\)$', QEMU_VERSION)
-    check(m, 'version line %r has a package version' % QEMU_VERSION)
-    pkg = m.group(1).encode()
-    other = pkg[:-1] + (b'0' if pkg[-1:] != b'0' else b'1')
-    with open(shutil.which(QEMU), 'rb') as f:
-        image = f.read()
-    check(pkg in image, 'package version found in the binary')
-    fake = os.path.join(workdir, os.path.basename(QEMU))
-    with open(fake, 'wb') as f:
-        f.write(image.replace(pkg, other))
-    os.chmod(fake, 0o755)
+    fake, pkg, other = fake_build()
     rc, out, err = run_qemu([fake, '--version'])
-    check(rc == 0 and other.decode() in out, 'patched QEMU runs: %r' % out)
+    check(rc == 0 and other in out, 'patched QEMU runs: %r' % out)
     rc, out, err = run_qemu([LAUNCHER, fake, '-device', 'help'])
     check(rc != 0, 'launcher refuses the mismatched QEMU')
     lines = err.strip().splitlines()
     check_eq(len(lines), 1, 'one-line error (%r)' % err)
     check('but the backdoor device was built for QEMU ' + QEMU_VERSION
-          in lines[0] and other.decode() in lines[0], lines[0])
+          in lines[0] and other in lines[0], lines[0])
     # ... and the one command that fixes it: the build it was made for.
     fix = 'sudo apt-get install qemu-system-x86=' + \
-        pkg.decode().replace('Debian ', '', 1)
+        pkg.replace('Debian ', '', 1)
     check(fix in lines[0], 'the error names %r: %r' % (fix, lines[0]))
     rc, out, err = run_qemu([LAUNCHER, '/bin/true'])
     check(rc != 0 and 'is not a QEMU system emulator' in err, err)
+
+
+@tap.test('/backdoor/load/loader-refuses-other-build')
+def test_loader_refuses():
+    # Past the launcher, the loader refuses another QEMU build by itself:
+    # QEMU stays up without the device, or exits as for a plugin that
+    # fails to install, but does not crash.
+    if INTREE:
+        return NOT_INTREE
+    fake, pkg, other = fake_build()
+    # (Moved, the binary looks for its modules, as the TCG accelerator
+    # of 7.2, beside itself.)
+    env = {'QEMU_MODULE_DIR': os.environ['BACKDOOR_QEMU_MODDIR']}
+    p = subprocess.run([fake, '-M', 'none', '-display', 'none',
+                        '-nodefaults', '-qmp', 'stdio'],
+                       input='{"execute": "qmp_capabilities"}\n'
+                       '{"execute": "query-version"}\n'
+                       '{"execute": "quit"}\n',
+                       capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, **env))
+    if '"package": "%s"' % other not in p.stdout:
+        # GLib's inline g_strdup() can put a constant string into the
+        # code as immediates, out of reach of the patch.
+        return ('query-version of the patched binary still says %r: the '
+                'package version is compiled into its code' % pkg)
+    refusal = 'was built for QEMU %s, not for this QEMU' % \
+        QEMU_VERSION.split(' ', 1)[1]
+    rc, out, err = run_qemu([fake, '-plugin', LOADER, '-M', 'none',
+                             '-display', 'none', '-S', '-device',
+                             'backdoor,callbacks=' + LIB], env=env)
+    check(rc == 1 and refusal in err and other in err,
+          '-plugin: the loader refuses the mismatched QEMU (%d): %r' %
+          (rc, err))
+    rc, out, err = run_qemu([LAUNCHER, '--no-version-check', fake,
+                             '-device', 'backdoor,help'], env=env)
+    check(rc in (0, 1) and refusal in err and
+          "Device 'backdoor' not found" in err,
+          'preloaded: the loader refuses the mismatched QEMU (%d): %r' %
+          (rc, err))
+    return None
 
 
 @tap.test('/backdoor/load/plugin')
