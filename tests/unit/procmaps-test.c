@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "procmaps.h"
+#include "tap.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,20 +20,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-static int n_tests, n_failed;
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_tests++;
-    n_failed += !cond;
-    printf("%s %d - ", cond ? "ok" : "not ok", n_tests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-}
 
 static void skip(const char *what, const char *why)
 {
@@ -133,6 +120,5 @@ int main(void)
 {
     test_text();
     test_self();
-    printf("1..%d\n", n_tests);
-    return n_failed ? 1 : 0;
+    return tap_done();
 }

@@ -9,26 +9,13 @@
  * TAP on stdout.
  */
 #include "x86-emulate.h"
+#include "tap.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-static int n_tests, n_failed;
-
-static void ok(int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    n_tests++;
-    n_failed += !cond;
-    printf("%s %d - ", cond ? "ok" : "not ok", n_tests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
-}
 
 #define CODE(...) (const uint8_t[]){ __VA_ARGS__ }, \
     sizeof((const uint8_t[]){ __VA_ARGS__ })
@@ -418,6 +405,5 @@ int main(void)
     test_out_of_line();
     test_vector();
     x86_decoder_free(dec);
-    printf("1..%d\n", n_tests);
-    return n_failed ? 1 : 0;
+    return tap_done();
 }
