@@ -131,12 +131,14 @@ class Arch:
 
     def qemu_pid(self, pid):
         """The QEMU process the launcher @pid runs: its child, or with
-        tracing its grandchild."""
-        exe = self.qemu_exe()
+        tracing its grandchild. Matched by the binary's name: the
+        sanitizer run's qemu-<arch> is a script that runs the real one."""
+        exe = os.path.basename(self.qemu_exe())
         for _ in range(100):
             for k in [pid] + descendants(pid):
                 try:
-                    if os.path.realpath(f'/proc/{k}/exe') == exe:
+                    if os.path.basename(
+                            os.path.realpath(f'/proc/{k}/exe')) == exe:
                         return k
                 except OSError:
                     pass
