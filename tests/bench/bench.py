@@ -330,7 +330,7 @@ def system_mode(table, accel, kernel):
             '-accel', accel, '-smp', '1', '-m', '256M', '-nodefaults',
             '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
             '-no-reboot', '-kernel', kernel, '-initrd', initrd,
-            '-append', 'console=ttyS0 quiet panic=-1 no_timer_check',
+            '-append', guestvm.X86_CMDLINE,
             '-device', 'backdoor,callbacks=' + LIB.replace(',', ',,'),
             '-device', 'edu']
     boot = guestvm.Boot(argv, os.path.join(work, 'console.log'), 600,
@@ -403,7 +403,7 @@ def snapshot_restore(table, kernel):
             '-smp', '1', '-m', '256M', '-nodefaults', '-display', 'none',
             '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
             '-kernel', kernel, '-initrd', initrd,
-            '-append', 'console=ttyS0 quiet panic=-1 no_timer_check',
+            '-append', guestvm.X86_CMDLINE,
             '-drive', 'if=none,id=disk0,format=qcow2,file=' + img,
             '-device', 'backdoor,callbacks=' +
             E['BENCH_STATE_CALLBACKS'].replace(',', ',,')]

@@ -134,8 +134,7 @@ def qemu_argv(env, arch, accel, kernel, initrd, work, mode):
         '-kernel', kernel, '-initrd', initrd, *arch.get('other', []),
         '-append', 'console=' + arch['console'] +
         ' quiet panic=-1 bdtest_mode=' + mode +
-        # A slow TCG (a busy host) can fail x86's IO-APIC timer check
-        # ("IO-APIC + timer doesn't work!"): a panic, not a test result
+        # x86: no_timer_check, as guestvm.X86_CMDLINE says why
         (' no_timer_check' if arch['console'] == 'ttyS0' else '') +
         (' earlyprintk=ttyS0' if accel == 'kvm' else ''),
         '-device', dev % ('4', 'seed', qemu_prop(env['SEED_CALLBACKS'])),

@@ -145,6 +145,11 @@ def kvm_unusable(boot, elapsed):
 
 
 # A real KVM boots to /init in about a second.
+# The kernel command line of the x86 Linux test guests. no_timer_check: a
+# slow TCG (a busy host) can fail the kernel's IO-APIC timer check ("IO-APIC
+# + timer doesn't work!"), a panic rather than a test result.
+X86_CMDLINE = 'console=ttyS0 quiet panic=-1 no_timer_check'
+
 KVM_INIT_TIMEOUT = 20
 
 

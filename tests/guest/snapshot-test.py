@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from guestvm import (QmpVm as Vm, QmpVmError as TestError,  # noqa
-                     fetch_kernel, make_initramfs)
+                     X86_CMDLINE, fetch_kernel, make_initramfs)
 
 EVERY = 4096          # caller's progress line, see snapshot-init.sh
 RESTORES = int(os.environ.get('BACKDOOR_GUEST_RESTORES', '100'))
@@ -89,7 +89,7 @@ def main():
             '-accel', 'tcg', '-smp', '1', '-m', '256M', '-nodefaults',
             '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
             '-no-reboot', '-kernel', kernel, '-initrd', initrd,
-            '-append', 'console=ttyS0 quiet panic=-1 no_timer_check',
+            '-append', X86_CMDLINE,
             '-drive', 'if=none,id=disk0,format=qcow2,file=' + img,
             '-device', 'backdoor,bus=pcie.0,addr=4,id=bd0,callbacks=' + lib +
             ',callbacks-args=tag=1:log=' + log]
