@@ -158,8 +158,9 @@ typedef struct qemu_backdoor_event {
  *            thread's ring number (user mode); events of one producer
  *            arrive in the order posted, across batches too
  * @vcpu_index: the vCPU (user mode: the guest thread) whose access drained
- *              the ring (a call, a doorbell), or -1 when the host drained
- *              it (pause, hot reload, a thread or process gone, exit)
+ *              the ring (a call, a doorbell; after a user-mode kick, the
+ *              ring's thread), or -1 when the host drained it (pause, hot
+ *              reload, a thread or process gone, exit)
  * @mode: system or user mode
  * @opaque: the library's own pointer, as set by its init
  * @data: host pointer to the data channel

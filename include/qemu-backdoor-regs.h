@@ -55,6 +55,15 @@
  * the server changes after DONE and after a request), not on DONE.
  */
 #define BACKDOOR_FEATURE_USER_MEM   (1u << 4)
+/*
+ * User mode only, with call slots and rings: a guest whose ring passed its
+ * flush threshold may kick instead of a DOORBELL request: add 1 to KICKS
+ * in the slot area's header, and wake the server as for a call if it
+ * sleeps (SLEEPING). The server then drains the rings that hold events,
+ * while the guest goes on posting; the guest waits (a DOORBELL request,
+ * full) only when its ring is full.
+ */
+#define BACKDOOR_FEATURE_RING_KICK  (1u << 5)
 
 /* Size of the call word at CALL_OFFSET in the data channel. */
 #define BACKDOOR_CALL_WORD_SIZE     8
@@ -117,6 +126,7 @@
 #define BACKDOOR_SLOTS_SLEEPING     0x04    /* server sleeps on DOORBELL */
 #define BACKDOOR_SLOTS_USED         0x08    /* slots 0..USED-1 may be busy */
 #define BACKDOOR_SLOTS_NEXT         0x0c    /* spreads threads over slots */
+#define BACKDOOR_SLOTS_KICKS        0x10    /* changed: drain rings (bit 5) */
 
 /* Slot fields */
 #define BACKDOOR_SLOT_OWNER         0x00    /* 4: 0 free, else owner tid */

@@ -349,7 +349,10 @@ static inline uint64_t qemu_backdoor_slot_call(qemu_backdoor_slot *slot,
  * a flush, when the VM pauses and at exit (user mode: also when the thread
  * ends); the thread flushes (one exit) when the ring holds
  * @slot->threshold events, and when it is full (counted in @slot->full):
- * no event is dropped.
+ * no event is dropped. Under the user-mode supervisor (FEATURES bit 5) it
+ * kicks instead at the threshold, without waiting: the host drains the
+ * ring meanwhile; when the ring is full the thread waits for the host a
+ * moment, then flushes (counted in @slot->full either way).
  * Returns: 0, or -1 with errno ENOTSUP when the channel has no rings.
  */
 static inline int qemu_backdoor_slot_post(qemu_backdoor_slot *slot,

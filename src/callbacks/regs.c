@@ -37,8 +37,11 @@ uint32_t backdoor_regs_features(const BackdoorRegs *r)
         if (r->slots && r->ring_entries) {
             f |= BACKDOOR_FEATURE_RING;
         }
-        return r->user_slots ? f | BACKDOOR_FEATURE_USER_SLOTS |
-                               BACKDOOR_FEATURE_USER_MEM : f;
+        if (!r->user_slots) {
+            return f;
+        }
+        f |= BACKDOOR_FEATURE_USER_SLOTS | BACKDOOR_FEATURE_USER_MEM;
+        return f & BACKDOOR_FEATURE_RING ? f | BACKDOOR_FEATURE_RING_KICK : f;
     }
     if (r->slots) {
         f |= BACKDOOR_FEATURE_SLOTS;

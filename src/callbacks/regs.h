@@ -66,10 +66,14 @@ typedef struct BackdoorRegInfo {
 
 extern const BackdoorRegInfo backdoor_reg_info[BACKDOOR_R_COUNT];
 
-/* The data channel: a power of two from 4 KiB to 1 GiB, 1 MiB by default */
+/*
+ * The data channel: a power of two from 4 KiB to 1 GiB, 1 MiB by default;
+ * 16 MiB in user mode, whose default rings are larger (ring.h)
+ */
 #define BACKDOOR_DATA_SIZE_MIN      (4ull << 10)
 #define BACKDOOR_DATA_SIZE_MAX      (1ull << 30)
 #define BACKDOOR_DATA_SIZE_DEFAULT  (1ull << 20)
+#define BACKDOOR_USER_DATA_SIZE_DEFAULT (16ull << 20)
 
 bool backdoor_data_size_ok(uint64_t size);
 

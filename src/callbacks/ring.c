@@ -77,9 +77,33 @@ bool backdoor_ring_pending(const uint8_t *blk)
                            __ATOMIC_RELAXED);
 }
 
+uint64_t backdoor_ring_queued(const uint8_t *blk, bool big_endian)
+{
+    return ring_ld64(big_endian, blk + BACKDOOR_SLOTBLK_HEAD,
+                     __ATOMIC_RELAXED) -
+           ring_ld64(big_endian, blk + BACKDOOR_SLOTBLK_TAIL,
+                     __ATOMIC_RELAXED);
+}
+
+/* Flush the cache lines of events @from to @to (not included) */
+static void ring_evict(const uint8_t *ring, uint32_t entries, uint64_t from,
+                       uint64_t to)
+{
+#if defined(__SSE2__)
+    /* A 64-byte line holds two events; the ring starts on a line */
+    for (uint64_t i = from & ~(uint64_t)1; i < to; i += 2) {
+        __builtin_ia32_clflush(ring + (i & (entries - 1)) *
+                               BACKDOOR_EVENT_SIZE);
+    }
+#else
+    (void)ring, (void)entries, (void)from, (void)to;
+#endif
+}
+
 bool backdoor_ring_drain(BackdoorCallbacks *cb, uint8_t *blk,
                          uint32_t entries, const qemu_backdoor_batch *batch,
-                         uint64_t *events, uint64_t *head, uint64_t *tail)
+                         bool evict, uint64_t *events, uint64_t *head,
+                         uint64_t *tail)
 {
     bool be = batch->guest_big_endian;
     const uint8_t *ring = blk + BACKDOOR_SLOTBLK_RING;
@@ -115,6 +139,9 @@ bool backdoor_ring_drain(BackdoorCallbacks *cb, uint8_t *blk,
             t++;
         }
         *events += b.count;
+        if (evict) {
+            ring_evict(ring, entries, t - b.count, t);
+        }
         backdoor_callbacks_batch(cb, &b);
         /* Release: the entries are read, the guest may reuse them */
         ring_st64(be, blk + BACKDOOR_SLOTBLK_TAIL, t);

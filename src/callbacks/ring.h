@@ -18,6 +18,13 @@
 #define BACKDOOR_RING_MIN           8
 #define BACKDOOR_RING_MAX           65536
 #define BACKDOOR_RING_DEFAULT       128
+/*
+ * User mode: a ring per posting thread of 128 KiB (docs/benchmark.md,
+ * "Where the time of a post goes"): the flushes are rarer, and under the
+ * supervisor, which drains on another CPU while the thread posts, the
+ * thread does not store into lines that CPU has just read.
+ */
+#define BACKDOOR_USER_RING_DEFAULT  4096
 #define BACKDOOR_RING_SLOTS_DEFAULT 32
 #define BACKDOOR_RING_BATCH_MAX     64      /* events per batch callback */
 
@@ -54,15 +61,26 @@ void backdoor_ring_reset(uint8_t *blk, bool big_endian);
  * So one producer and one drainer need none either; two drainers of one
  * ring must be serialized by the caller.
  *
+ * With @evict (a drainer on another CPU than the producer, the user-mode
+ * supervisor), the entries read are flushed from this CPU's caches before
+ * TAIL hands them back: the producer's next stores there then take them
+ * from memory rather than from this CPU's cache (x86 only; elsewhere
+ * @evict does nothing).
+ *
  * Adds the events delivered to *@events. Returns false when HEAD is more
  * than @entries ahead of TAIL (a guest error): the ring's contents are
  * skipped (TAIL = HEAD), and *@head and *@tail say what was found.
  */
 bool backdoor_ring_drain(BackdoorCallbacks *cb, uint8_t *blk,
                          uint32_t entries, const qemu_backdoor_batch *batch,
-                         uint64_t *events, uint64_t *head, uint64_t *tail);
+                         bool evict, uint64_t *events, uint64_t *head,
+                         uint64_t *tail);
 
 /* True when the ring of @blk holds events (HEAD != TAIL). */
 bool backdoor_ring_pending(const uint8_t *blk);
+
+/* How many events the ring of @blk holds (HEAD - TAIL, as the guest wrote
+ * them: a wrong HEAD gives a large number, which the drain then skips). */
+uint64_t backdoor_ring_queued(const uint8_t *blk, bool big_endian);
 
 #endif /* BACKDOOR_CALLBACKS_RING_H */

@@ -65,7 +65,7 @@ uint64_t backdoor_user_data_size(void)
     uint64_t size;
 
     if (!s || !*s) {
-        return BACKDOOR_DATA_SIZE_DEFAULT;
+        return BACKDOOR_USER_DATA_SIZE_DEFAULT;
     }
     size = parse_size(s);
     return backdoor_data_size_ok(size) ? size : 0;

@@ -12,7 +12,7 @@
 #define PROG "qemu-backdoor"
 
 /*
- * The data channel size from QEMU_BACKDOOR_DATA_SIZE (default 1M), or 0
+ * The data channel size from QEMU_BACKDOOR_DATA_SIZE (default 16M), or 0
  * when it is not a power of two from 4K to 1G.
  */
 uint64_t backdoor_user_data_size(void);

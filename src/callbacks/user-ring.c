@@ -30,6 +30,7 @@ typedef struct RingShared {
 struct BackdoorUserRings {
     BackdoorRegs layout;        /* the data channel and the rings in it */
     bool big_endian;
+    bool evict;                 /* drained on another CPU than posted */
     RingShared *shared;
 };
 
@@ -59,7 +60,7 @@ bool backdoor_user_rings_layout(BackdoorRegs *regs, GError **errp)
 {
     if (!env_uint("QEMU_BACKDOOR_RINGS", BACKDOOR_RING_SLOTS_DEFAULT,
                   &regs->slots, errp) ||
-        !env_uint("QEMU_BACKDOOR_RING_ENTRIES", BACKDOOR_RING_DEFAULT,
+        !env_uint("QEMU_BACKDOOR_RING_ENTRIES", BACKDOOR_USER_RING_DEFAULT,
                   &regs->ring_entries, errp) ||
         !backdoor_ring_layout(regs, "QEMU_BACKDOOR_RINGS",
                               "QEMU_BACKDOOR_RING_ENTRIES", errp)) {
@@ -73,13 +74,15 @@ bool backdoor_user_rings_layout(BackdoorRegs *regs, GError **errp)
 }
 
 BackdoorUserRings *backdoor_user_rings_new(const BackdoorRegs *regs,
-                                           bool big_endian, GError **errp)
+                                           bool big_endian, bool evict,
+                                           GError **errp)
 {
     BackdoorUserRings *r = g_new0(BackdoorUserRings, 1);
     size_t size = sizeof(RingShared) + regs->slots * sizeof(RingOwner);
 
     r->layout = *regs;
     r->big_endian = big_endian;
+    r->evict = evict;
     r->shared = mmap(NULL, size, PROT_READ | PROT_WRITE,
                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (r->shared == MAP_FAILED) {
@@ -132,6 +135,16 @@ static bool ring_lock(RingOwner *o)
     }
 }
 
+/* The ring's lock if nobody holds it: false if somebody does */
+static bool ring_trylock(RingOwner *o)
+{
+    int32_t free_ = 0;
+
+    return __atomic_compare_exchange_n(&o->lock, &free_,
+                                       (int32_t)syscall(SYS_gettid), false,
+                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
 static void ring_unlock(RingOwner *o)
 {
     __atomic_store_n(&o->lock, 0, __ATOMIC_RELEASE);
@@ -142,9 +155,9 @@ static uint8_t *ring_block(BackdoorUserRings *r, uint32_t n)
     return backdoor_ring_slot(&r->layout, n);
 }
 
-/* With the ring's lock held */
-static void drain(BackdoorUserRings *r, BackdoorCallbacks *cb, uint32_t n,
-                  int vcpu_index)
+/* With the ring's lock held; the number of events delivered */
+static uint64_t drain(BackdoorUserRings *r, BackdoorCallbacks *cb,
+                      uint32_t n, int vcpu_index)
 {
     qemu_backdoor_batch batch = {
         .producer = n,
@@ -157,13 +170,14 @@ static void drain(BackdoorUserRings *r, BackdoorCallbacks *cb, uint32_t n,
     uint64_t events = 0, head, tail;
 
     if (!cb) {
-        return;         /* no library any more (after the owner's exit) */
+        return 0;       /* no library any more (after the owner's exit) */
     }
     if (!backdoor_ring_drain(cb, ring_block(r, n), r->layout.ring_entries,
-                             &batch, &events, &head, &tail)) {
+                             &batch, r->evict, &events, &head, &tail)) {
         count(&r->shared->stats.guest_errors, 1);
     }
     count(&r->shared->stats.events, events);
+    return events;
 }
 
 /* With the ring's lock held */
@@ -313,6 +327,32 @@ void backdoor_user_rings_drain_thread(BackdoorUserRings *r,
             ring_unlock(o);
         }
     }
+}
+
+uint64_t backdoor_user_rings_drain_pending(BackdoorUserRings *r,
+                                           BackdoorCallbacks *cb,
+                                           uint32_t min,
+                                           int (*index_of)(int tid))
+{
+    uint64_t events = 0;
+
+    if (!backdoor_user_rings_active(r)) {
+        return 0;
+    }
+    for (uint32_t n = 0; n < r->layout.slots; n++) {
+        RingOwner *o = &r->shared->owner[n];
+
+        /* A ring that somebody drains already is left to them */
+        if (__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE) &&
+            backdoor_ring_queued(ring_block(r, n), r->big_endian) >= min &&
+            ring_trylock(o)) {
+            if (__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE)) {
+                events += drain(r, cb, n, index_of ? index_of(o->tid) : -1);
+            }
+            ring_unlock(o);
+        }
+    }
+    return events;
 }
 
 void backdoor_user_rings_release_thread(BackdoorUserRings *r,

@@ -44,10 +44,13 @@ bool backdoor_user_rings_layout(BackdoorRegs *regs, GError **errp);
 
 /*
  * The rings of @regs (laid out, its data channel mapped), in the guest's
- * byte order @big_endian. NULL with @errp set when out of memory.
+ * byte order @big_endian; @evict when they are drained in another process
+ * than the guest's (backdoor_ring_drain()). NULL with @errp set when out
+ * of memory.
  */
 BackdoorUserRings *backdoor_user_rings_new(const BackdoorRegs *regs,
-                                           bool big_endian, GError **errp);
+                                           bool big_endian, bool evict,
+                                           GError **errp);
 
 /*
  * The operation of register @reg (BACKDOOR_REG_SLOT_ALLOC, _SLOT_FREE,
@@ -65,6 +68,17 @@ uint64_t backdoor_user_rings_op(BackdoorUserRings *r, BackdoorCallbacks *cb,
 void backdoor_user_rings_drain_thread(BackdoorUserRings *r,
                                       BackdoorCallbacks *cb, int tid,
                                       int vcpu_index);
+
+/*
+ * After a kick (BACKDOOR_FEATURE_RING_KICK): deliver every ring that holds
+ * @min events or more (at least 1) and that no other thread drains now; a
+ * batch names index_of(the ring's thread), or -1 without @index_of.
+ * Returns: the number of events delivered.
+ */
+uint64_t backdoor_user_rings_drain_pending(BackdoorUserRings *r,
+                                           BackdoorCallbacks *cb,
+                                           uint32_t min,
+                                           int (*index_of)(int tid));
 
 /* Thread @tid has gone: deliver its rings and release them. */
 void backdoor_user_rings_release_thread(BackdoorUserRings *r,

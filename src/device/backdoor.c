@@ -243,8 +243,8 @@ static void backdoor_drain(BackdoorState *s, unsigned n, bool be)
         return;     /* a failed hot reload: the events wait for a library */
     }
     if (!backdoor_ring_drain(s->callbacks, backdoor_slot(s, n),
-                             s->regs.ring_entries, &batch, &s->events, &head,
-                             &tail)) {
+                             s->regs.ring_entries, &batch, false, &s->events,
+                             &head, &tail)) {
         backdoor_guest_error(s, "slot %u: ring HEAD 0x%" PRIx64 " is more "
                              "than %u events past TAIL 0x%" PRIx64 "; "
                              "dropping the ring's contents", n, head,

@@ -88,6 +88,7 @@ struct qemu_backdoor_channel {
     bool slot_calls;            /* SLOT_CALL registers (system mode) */
     uint32_t nslots;            /* 0: the device has none */
     uint32_t ring_entries;      /* 0: no rings */
+    bool ring_kick;             /* kick at the threshold, no wait (bit 5) */
     uint64_t slot_base;
     uint64_t slot_stride;
     struct BackdoorSlotNode *slot_list; /* claimed slots, under slot lock */
@@ -108,6 +109,8 @@ struct BackdoorTransport {
     void (*close)(qemu_backdoor_channel *ch);
     uint64_t (*slot_op)(qemu_backdoor_channel *ch, unsigned reg,
                         uint64_t value);
+    /* With ring_kick: ask the host to drain the rings soon, no wait */
+    void (*slot_kick)(qemu_backdoor_channel *ch);
     /* call may run in several threads at once: no lock around it */
     bool call_threadsafe;
 };

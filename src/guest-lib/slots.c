@@ -255,6 +255,29 @@ static uint64_t slot_doorbell(qemu_backdoor_slot *slot, uint32_t flags)
     return __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * The ring is full at HEAD @h. With kicks the host drains it meanwhile
+ * (a kick came before it filled): wait a while for TAIL to move. Without,
+ * or if TAIL does not move, ring DOORBELL, which returns once the host
+ * took the events.
+ */
+#define KICK_WAIT_SPIN  20000
+
+static uint64_t slot_wait_drained(qemu_backdoor_slot *slot, uint64_t h)
+{
+    uint64_t tail;
+
+    if (slot->channel->ring_kick) {
+        for (unsigned i = 0; i < KICK_WAIT_SPIN; i++) {
+            tail = __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
+            if (h - tail < slot->entries) {
+                return tail;
+            }
+        }
+    }
+    return slot_doorbell(slot, BACKDOOR_DOORBELL_FULL);
+}
+
 /* Where the inline post stops: the threshold, at most a full ring. */
 static void slot_set_limit(qemu_backdoor_slot *slot, uint64_t tail)
 {
@@ -276,9 +299,9 @@ int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
     h = *slot->head;
     tail = __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
     if (h - tail >= slot->entries) {
-        /* Full: the device takes them now; never drop one */
+        /* Full: the host takes them now; never drop one */
         slot->full++;
-        tail = slot_doorbell(slot, BACKDOOR_DOORBELL_FULL);
+        tail = slot_wait_drained(slot, h);
     }
     e = slot->head + 6 + (h & slot->mask) * 4;
     e[0] = cmd;
@@ -288,6 +311,14 @@ int qemu_backdoor_slot_post_slow(qemu_backdoor_slot *slot, uint64_t cmd,
     __atomic_store_n(slot->head, h + 1, __ATOMIC_RELEASE);
     /* threshold == entries: no early flush, only when full */
     if (slot->threshold < slot->entries && h + 1 - tail >= slot->threshold) {
+        qemu_backdoor_channel *ch = slot->channel;
+
+        if (ch->ring_kick) {
+            /* The host drains meanwhile: go on until the ring is full */
+            ch->transport->slot_kick(ch);
+            slot->limit = tail + slot->entries;
+            return 0;
+        }
         tail = slot_doorbell(slot, 0);
     }
     slot_set_limit(slot, tail);

@@ -185,6 +185,7 @@ static int user_open(qemu_backdoor_channel *ch, const char *base)
             goto fail;
         }
         ch->user_mem = regs.features & BACKDOOR_FEATURE_USER_MEM;
+        ch->ring_kick = regs.features & BACKDOOR_FEATURE_RING_KICK;
     }
     ch->data_size = data_st.st_size;
     ch->data = mmap(NULL, ch->data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -438,6 +439,23 @@ static uint64_t user_slot_op(qemu_backdoor_channel *ch, unsigned reg,
     return buf;
 }
 
+/*
+ * A ring passed its threshold: count a kick, and wake the server as a
+ * call does if none polls. The server drains the rings meanwhile.
+ */
+static void user_slot_kick(qemu_backdoor_channel *ch)
+{
+    volatile uint32_t *bell = slot32(ch->slots, BACKDOOR_SLOTS_DOORBELL);
+
+    __atomic_add_fetch(slot32(ch->slots, BACKDOOR_SLOTS_KICKS), 1,
+                       __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(slot32(ch->slots, BACKDOOR_SLOTS_SLEEPING),
+                        __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
+        futex(bell, FUTEX_WAKE, 1);
+    }
+}
+
 const BackdoorTransport backdoor_user_transport = {
     .mode = QEMU_BACKDOOR_GUEST_USER,
     .open = user_open,
@@ -450,4 +468,5 @@ const BackdoorTransport backdoor_user_transport = {
     .call_threadsafe = true,
     .close = user_close,
     .slot_op = user_slot_op,
+    .slot_kick = user_slot_kick,
 };

@@ -47,7 +47,8 @@ static void forget_tid(void)
 bool backdoor_events_init(const BackdoorRegs *regs, void (*thread_gone)(void),
                           GError **errp)
 {
-    rings = backdoor_user_rings_new(regs, backdoor_user_big_endian, errp);
+    rings = backdoor_user_rings_new(regs, backdoor_user_big_endian, false,
+                                    errp);
     if (!rings) {
         return false;
     }

@@ -16,7 +16,8 @@ static BackdoorUserRings *rings;
 
 bool sv_rings_init(const BackdoorRegs *regs, GError **errp)
 {
-    rings = backdoor_user_rings_new(regs, sv_big_endian, errp);
+    /* Drained here, in another process: on another CPU than posted */
+    rings = backdoor_user_rings_new(regs, sv_big_endian, true, errp);
     return rings != NULL;
 }
 
@@ -83,6 +84,23 @@ void sv_rings_idle(BackdoorCallbacks *const *cb, const int *closed)
         backdoor_user_rings_reap(rings, *cb);
     }
     backdoor_gate_leave(gate);
+}
+
+uint64_t sv_rings_kicked(BackdoorCallbacks *const *cb, const int *closed,
+                         uint32_t min, int (*index_of)(int tid))
+{
+    BackdoorGate *gate;
+    uint64_t events = 0;
+
+    if (!backdoor_user_rings_active(rings)) {
+        return 0;
+    }
+    gate = backdoor_gate_enter();
+    if (!__atomic_load_n(closed, __ATOMIC_ACQUIRE) && *cb) {
+        events = backdoor_user_rings_drain_pending(rings, *cb, min, index_of);
+    }
+    backdoor_gate_leave(gate);
+    return events;
 }
 
 void sv_rings_exit(BackdoorCallbacks *cb)

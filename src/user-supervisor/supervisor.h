@@ -70,6 +70,14 @@ uint64_t sv_raw_call(BackdoorCallbacks *const *cb, const int *closed,
 /* The server goes idle: release the rings of threads that have gone. */
 void sv_rings_idle(BackdoorCallbacks *const *cb, const int *closed);
 
+/*
+ * After a kick (KICKS changed): deliver the rings that hold @min events or
+ * more, each batch naming the ring's thread by @index_of; inside the hot
+ * reload gate. Returns: the number of events delivered.
+ */
+uint64_t sv_rings_kicked(BackdoorCallbacks *const *cb, const int *closed,
+                         uint32_t min, int (*index_of)(int tid));
+
 /* A hot reload: the old library gets every ring's events before its exit */
 void sv_rings_before_swap(BackdoorCallbacks *cb);
 

@@ -129,6 +129,29 @@ static void init_channel(void)
     }
 }
 
+/*
+ * The pieces of a post: the inline post alone, into a ring in RAM and
+ * into one in the data channel, that never flushes (a copy of the slot
+ * whose limit is never reached). backdoor-post less these is what the
+ * flushes cost.
+ */
+static void post_pieces(qemu_backdoor_slot *slot, void *data)
+{
+    static uint64_t ram_ring[6 + 4 * 1024];
+    qemu_backdoor_slot fake = *slot;
+
+    fake.limit = UINT64_MAX;
+    fake.mask = slot->mask < 1024 ? slot->mask : 1023;
+    fake.head = ram_ring;
+    MEASURE("backdoor-post-ram-noflush", n_ops * 10,
+            qemu_backdoor_slot_post(&fake, BENCH_EVENT, i, 0, 0));
+    /* The program's part of the data channel: no slot is there */
+    fake.head = data;
+    *fake.head = 0;
+    MEASURE("backdoor-post-noflush", n_ops * 10,
+            qemu_backdoor_slot_post(&fake, BENCH_EVENT, i, 0, 0));
+}
+
 #if defined(__x86_64__)
 #include <sys/io.h>
 
@@ -246,29 +269,6 @@ static void system_bench(void)
     for (int r = 0; r < reps; r++) {
         system_round(edu_regs, ctrl, word, data, ram, src);
     }
-}
-
-/*
- * The pieces of a post: the inline post alone, into a ring in RAM and
- * into one in the data channel, that never flushes (a copy of the slot
- * whose limit is never reached). backdoor-post less these is what the
- * flushes cost.
- */
-static void post_pieces(qemu_backdoor_slot *slot, void *data)
-{
-    static uint64_t ram_ring[6 + 4 * 1024];
-    qemu_backdoor_slot fake = *slot;
-
-    fake.limit = UINT64_MAX;
-    fake.mask = slot->mask < 1024 ? slot->mask : 1023;
-    fake.head = ram_ring;
-    MEASURE("backdoor-post-ram-noflush", n_ops * 10,
-            qemu_backdoor_slot_post(&fake, BENCH_EVENT, i, 0, 0));
-    /* The program's part of the data channel: no slot is there */
-    fake.head = data;
-    *fake.head = 0;
-    MEASURE("backdoor-post-noflush", n_ops * 10,
-            qemu_backdoor_slot_post(&fake, BENCH_EVENT, i, 0, 0));
 }
 
 static void system_round(volatile uint32_t *edu_regs, volatile uint64_t *ctrl,
@@ -391,6 +391,10 @@ static void user_bench(bool raw_only)
                 MEASURE("backdoor-post", n_ops * 10,
                         qemu_backdoor_slot_post(slot, BENCH_EVENT, i, 0, 0));
                 qemu_backdoor_slot_flush(slot);
+                post_pieces(slot, qemu_backdoor_data());
+                /* An empty ring's flush: the doorbell's round trip alone */
+                MEASURE("backdoor-doorbell", n_ops,
+                        qemu_backdoor_slot_flush(slot));
             }
         }
         if (raw) {

@@ -231,6 +231,13 @@ def user_events(table, where, res, cmd, env):
     post = table.add(where, res, 'backdoor-post', 'plain-store')
     table.target('%s: posting one event / plain store' % where, post, '<=',
                  10)
+    # The pieces: the inline post alone (ring in RAM, in the data
+    # channel), and a flush of an empty ring (its round trip alone)
+    for piece in ('backdoor-post-ram-noflush', 'backdoor-post-noflush'):
+        if piece in res:
+            table.add(where, res, piece, 'plain-store')
+    if 'backdoor-doorbell' in res:
+        table.add(where, res, 'backdoor-doorbell')
     for t in (1, 2, 4):
         res, _ = parse(run(cmd + ['events', str(t), str(N * 10)], env))
         for nt, eps, lost, reordered, full in res.get('EVENTS', []):

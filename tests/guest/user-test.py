@@ -57,7 +57,7 @@ def main():
             # The seed stores 32 bits and its host loads 64 (guest order)
             want = '-> babe :: ' + ('cafe00000000' if big_endian.get(arch)
                                     else 'cafe')
-            tap(r.returncode == 0 and '+ 1048576' in out and want in out,
+            tap(r.returncode == 0 and '+ 16777216' in out and want in out,
                 prefix + '/seed-example',
                 'exit %d\nstdout: %s\nstderr: %s' %
                 (r.returncode, out, r.stderr.decode(errors='replace')))

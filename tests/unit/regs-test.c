@@ -288,7 +288,7 @@ static void test_user_data_size(void)
         const char *env;
         uint64_t want;
     } cases[] = {
-        { NULL, 1 << 20 }, { "", 1 << 20 }, { "4K", 4096 },
+        { NULL, 16 << 20 }, { "", 16 << 20 }, { "4K", 4096 },
         { "4k", 4096 }, { "64K", 65536 }, { "1M", 1 << 20 },
         { "1G", 1 << 30 }, { "1g", 1 << 30 }, { "0x2000", 8192 },
         { "4096", 4096 }, { "2K", 0 }, { "2G", 0 }, { "3M", 0 },
@@ -424,7 +424,7 @@ int main(void)
             .mode = QEMU_BACKDOOR_MODE_USER, .user_slots = true,
             .data_size = 4096, .slots = 6, .ring_entries = 8,
             .slot_base = 0x880, .slot_stride = 0x140 },
-          0x42440101, 0x1b },
+          0x42440101, 0x3b },
         { "system-no-slots", {
             .mode = QEMU_BACKDOOR_MODE_SYSTEM, .data_size = 1 << 20 },
           0x42440101, 0x1 },

@@ -45,6 +45,7 @@
 #define GUEST_ID        0x42440101u
 #define FEATURE_SLOTS   0x2u
 #define FEATURE_USER_MEM 0x10u
+#define FEATURE_RING_KICK 0x20u
 #define CMD_VCPU        0xf00d0001u
 #define PAGE            4096
 
@@ -241,7 +242,7 @@ static void check_ring_registers(uint64_t size)
 /* Identification, sizes and wrong accesses through the trapped page. */
 static void case_registers(void)
 {
-    uint64_t expect_size = strtoull(getenv("EXPECT_DATA_SIZE") ?: "1048576",
+    uint64_t expect_size = strtoull(getenv("EXPECT_DATA_SIZE") ?: "16777216",
                                     NULL, 0);
 
     CHECK(*reg32(REG_ID) == GUEST_ID, "ID 0x%x", *reg32(REG_ID));
@@ -251,7 +252,8 @@ static void case_registers(void)
         uint8_t file[16];
 
         CHECK(*reg32(REG_FEATURES) ==
-              (1 | FEATURE_SLOTS | FEATURE_RING | FEATURE_USER_MEM),
+              (1 | FEATURE_SLOTS | FEATURE_RING | FEATURE_USER_MEM |
+               FEATURE_RING_KICK),
               "features 0x%x", *reg32(REG_FEATURES));
         CHECK(*reg64(REG_DATA_SIZE) == expect_size, "size %" PRIu64,
               *reg64(REG_DATA_SIZE));

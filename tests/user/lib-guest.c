@@ -23,6 +23,11 @@
  *                                       N events and leave with a raw exit
  *                                       system call (no release)
  *   lib-guest no-rings                  a channel without rings
+ *   lib-guest kick                      with tests/user/wait-callbacks.c:
+ *                                       post up to the ring's threshold,
+ *                                       then store a flag its batch
+ *                                       callback waits for (a kick lets
+ *                                       the thread go on: "kick 1")
  */
 #define _GNU_SOURCE
 #include <qemu-backdoor.h>
@@ -48,6 +53,7 @@
 #define CMD_EVSTATS 0xf00d0003u
 #define CMD_EVRESET 0xf00d0004u
 #define EVENT_SEQ 0xe5e00001u
+#define KICK_PROBE 0x6b1c0001u
 #define MAX_THREADS 16
 
 typedef struct Worker {
@@ -201,7 +207,12 @@ static int events(int n, unsigned count)
                   "%d", i, j, p[i].ring);
         }
     }
-    /* Alone, without calls or early flushes: the ring fills up */
+    /*
+     * Alone, without calls or early flushes: the ring fills up. A moment
+     * first, for a supervisor that kept draining the rings after the
+     * others' kicks to stop: this thread never kicks, its ring must fill.
+     */
+    nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
     p[n] = (Producer){ .index = n, .events = 3 * slot->entries + 5,
                        .fill = true };
     pthread_create(&p[n].thread, NULL, producer, &p[n]);
@@ -296,6 +307,33 @@ static int raw_exit(int k, unsigned count)
     return failures ? 1 : 0;
 }
 
+/*
+ * Post until the ring passes its threshold (the last post kicks or rings
+ * the doorbell), then store the flag the batch waits for, then ask what
+ * the batch saw (the call takes the ring once the batch has returned).
+ */
+static int kick(void)
+{
+    volatile uint64_t *flag = (volatile uint64_t *)qemu_backdoor_data() + 1;
+    qemu_backdoor_slot *slot =
+        qemu_backdoor_channel_slot(qemu_backdoor_channel_default());
+    uint64_t seen;
+
+    if (!slot || !slot->tail) {
+        fprintf(stderr, "no ring: %s\n", qemu_backdoor_error());
+        return 1;
+    }
+    *flag = 0;
+    /* The post that finds the threshold reached flushes: one more */
+    for (unsigned i = 0; i <= slot->threshold; i++) {
+        qemu_backdoor_slot_post(slot, KICK_PROBE, i, 0, 0);
+    }
+    *flag = 1;
+    seen = qemu_backdoor(3);
+    printf("kick %" PRIu64 " full %" PRIu64 "\n", seen, slot->full);
+    return 0;
+}
+
 /* QEMU_BACKDOOR_RING_ENTRIES=0: posting is refused, calls work */
 static int no_rings(void)
 {
@@ -307,7 +345,7 @@ static int no_rings(void)
     CHECK(qemu_backdoor_post(1, 2, 3, 4) == -1 && errno == ENOTSUP,
           "post: errno %d", errno);
     CHECK(qemu_backdoor(5) == 15, "call");
-    CHECK(qemu_backdoor_channel_data_size(ch) == (1 << 20) - 8,
+    CHECK(qemu_backdoor_channel_data_size(ch) == (16 << 20) - 8,
           "the whole data channel but the call word: %" PRIu64,
           qemu_backdoor_channel_data_size(ch));
     return failures ? 1 : 0;
@@ -340,6 +378,8 @@ int main(int argc, char **argv)
             return raw_exit(atoi(argv[2]), atoi(argv[3]));
         } else if (argc == 2 && !strcmp(argv[1], "no-rings")) {
             return no_rings();
+        } else if (argc == 2 && !strcmp(argv[1], "kick")) {
+            return kick();
         }
     }
     if (argc < 4 || strcmp(argv[1], "threads") ||

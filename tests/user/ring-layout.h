@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The event rings' layout a user-mode backend announces by default
- * (QEMU_BACKDOOR_RINGS=32, QEMU_BACKDOOR_RING_ENTRIES=128), as
+ * (QEMU_BACKDOOR_RINGS=32, QEMU_BACKDOOR_RING_ENTRIES=4096), as
  * docs/specs/backdoor.rst fits them into a data channel of @size bytes.
  * Literal, not the backends' code: the tests hold them to the spec.
  */
@@ -26,7 +26,7 @@ typedef struct RingLayout {
 
 static inline RingLayout ring_layout(uint64_t size)
 {
-    RingLayout l = { 32, 128, 0, 0 };
+    RingLayout l = { 32, 4096, 0, 0 };
 
     for (;;) {
         l.stride = 64 + l.entries * 32;

@@ -175,7 +175,7 @@ class Arch:
         # supervisor's: through the call slots
         n = 6 if self.supervisor else 7
         ok = (p.returncode == 0 and
-              re.match(rf'init version=2 mode=2 size=1048576 be={be} ', init)
+              re.match(rf'init version=2 mode=2 size=16777216 be={be} ', init)
               and len(calls) == n and
               'cmd=0x1234 vcpu=0 arg=0x1000 mode=2 be=%d' % be in calls[0] and
               'cmd=0x80000001 ' in calls[1] and 'cmd=0x55 ' in calls[2] and
@@ -666,18 +666,36 @@ class Arch:
             skip(self.name('events'), 'no guest library build for this '
                  'architecture')
             return
-        for t in (1, 2, 4):
+        # Small rings (many flushes, kicks under the supervisor), then the
+        # default ones: t producers of n events, then one that fills its
+        # ring 3 times (lib-guest), plus 5 posted before a call
+        for t, n, entries in ((1, 3000, 128), (2, 3000, 128),
+                              (4, 3000, 128), (2, 20000, 4096)):
+            env = {'QEMU_BACKDOOR_RING_ENTRIES': str(entries)} \
+                if entries != 4096 else {}
             p = run([LAUNCHER, self.qemu, lib_guest, 'events', str(t),
-                     '3000'], clean_env(QEMU_BACKDOOR_LIB=CALLBACKS))
+                     str(n)], clean_env(QEMU_BACKDOOR_LIB=CALLBACKS, **env))
             m = re.search(r'^events (\d+) of (\d+) lost 0 reordered 0 '
                           r'full (\d+)$', p.stdout, re.M)
             tap(p.returncode == 0 and m and m[1] == m[2] and
-                int(m[1]) == 3000 * t + 5 + 3 * 128 + 5,
-                self.name(f'events/producers-{t}'), describe(p))
+                int(m[1]) == n * t + 5 + 3 * entries + 5,
+                self.name(f'events/producers-{t}' +
+                          ('' if env else '-default-rings')), describe(p))
             if t == 1:
                 # (lib-guest checks the count it was told: 3 or more)
                 tap(p.returncode == 0 and m and int(m[3]) >= 3,
                     self.name('events/full-ring-flush-counted'), describe(p))
+
+        # Under the supervisor (FEATURES bit 5) the thread that crosses its
+        # ring's threshold kicks and goes on posting while the ring is
+        # drained: the batch callback waits for a store the thread makes
+        # after that post, and sees it
+        if self.supervisor:
+            p = run([LAUNCHER, self.qemu, lib_guest, 'kick'],
+                    clean_env(QEMU_BACKDOOR_LIB=os.environ['WAIT_CALLBACKS']))
+            tap(p.returncode == 0 and re.search(r'^kick 1 full 0$', p.stdout,
+                                                re.M),
+                self.name('events/kick-does-not-wait'), describe(p))
 
         # Posted, never flushed: the host delivers them at the exit
         p = self.launch_program(lib_guest, 'post-exit', '50')
@@ -860,7 +878,7 @@ class Arch:
         # The seed stores 32 bits and its host loads 64 in guest order
         d = 'cafe00000000' if self.arch in BIG_ENDIAN else 'cafe'
         tap(p.returncode == 0 and f'-> babe :: {d}\n' in p.stdout and
-            '+ 1048576\n' in p.stdout, name, describe(p))
+            '+ 16777216\n' in p.stdout, name, describe(p))
 
     def test_raw_store(self):
         """The seed's call: a store to CMD makes one; under the supervisor
