@@ -6,6 +6,9 @@
 
 #include "qemu-backdoor-callbacks.h"
 
+#include <stddef.h>
+#include <string.h>
+
 bool backdoor_ring_layout(BackdoorRegs *r, const char *slots_name,
                           const char *entries_name, GError **errp)
 {
@@ -85,6 +88,11 @@ uint64_t backdoor_ring_queued(const uint8_t *blk, bool big_endian)
                      __ATOMIC_RELAXED);
 }
 
+/* An event in the ring is a qemu_backdoor_event in the guest's order */
+G_STATIC_ASSERT(sizeof(qemu_backdoor_event) == BACKDOOR_EVENT_SIZE &&
+                offsetof(qemu_backdoor_event, arg) == 8 &&
+                BACKDOOR_EVENT_ARGS == 3);
+
 /* Flush the cache lines of events @from to @to (not included) */
 static void ring_evict(const uint8_t *ring, uint32_t entries, uint64_t from,
                        uint64_t to)
@@ -127,6 +135,15 @@ bool backdoor_ring_drain(BackdoorCallbacks *cb, uint8_t *blk,
 
         b.events = ev;
         b.count = 0;
+        if (be == qemu_backdoor_host_big_endian()) {
+            /* The guest's order: the events as they lie, up to the end */
+            uint64_t at = t & (entries - 1);
+
+            b.count = MIN(MIN(h - t, BACKDOOR_RING_BATCH_MAX), entries - at);
+            memcpy(ev, ring + at * BACKDOOR_EVENT_SIZE,
+                   b.count * BACKDOOR_EVENT_SIZE);
+            t += b.count;
+        }
         while (t != h && b.count < BACKDOOR_RING_BATCH_MAX) {
             const uint8_t *e = ring + (t & (entries - 1)) *
                                BACKDOOR_EVENT_SIZE;

@@ -40,7 +40,10 @@ static void bench_batch(const qemu_backdoor_batch *b)
             continue;
         }
         next = &events.next[e->arg[1]];
-        if (e->arg[0] < *next) {
+        /* The expected event costs no atomic operation: it is not ours */
+        if (e->arg[0] == *next) {
+            ++*next;
+        } else if (e->arg[0] < *next) {
             __atomic_add_fetch(&events.reordered, 1, __ATOMIC_RELAXED);
         } else {
             __atomic_add_fetch(&events.lost, e->arg[0] - *next,
