@@ -35,7 +35,7 @@ typedef struct BackdoorUserRingStats {
 /*
  * Lay the rings out in the data channel of @regs (its data_size set):
  * QEMU_BACKDOOR_RINGS rings (default 32) of QEMU_BACKDOOR_RING_ENTRIES
- * events (default 128, 0: none), fitted as the device fits its slots,
+ * events (default 4096, 0: none), fitted as the device fits its slots,
  * into regs->slots, ring_entries, slot_base and slot_stride, which the
  * register model then serves (FEATURES bit RING and the layout registers;
  * no rings: slots 0). False with @errp set for a bad setting.
