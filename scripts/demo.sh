@@ -63,4 +63,6 @@ timeout 300 "$launcher" qemu-system-x86_64 -M q35 -accel tcg -m 256M \
     -device backdoor,callbacks="$seed_host" </dev/null
 
 say "user mode: the same guest binary under qemu-x86_64"
+echo "   The same callbacks; the data channel is 16 MiB here by default"
+echo "   (room for the event rings), so the first line is '+ 16777216'."
 QEMU_BACKDOOR_LIB=$seed_host "$launcher" qemu-x86_64 "$seed_guest"

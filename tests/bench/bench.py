@@ -23,7 +23,7 @@ LAUNCHER = E['BACKDOOR_LAUNCHER']
 LIB = E['BENCH_CALLBACKS']
 REPS = int(E.get('BENCH_REPS', '5'))
 N = int(E.get('BENCH_N', '20000'))
-RESTORES = int(E.get('BENCH_RESTORES', '40'))     # loadvm per repetition
+RESTORES = int(E.get('BENCH_RESTORES', '200'))    # loadvm per repetition
 USER_ARCHES = [a for a in E.get('BENCH_USER_ARCHES', 'x86_64 aarch64').split()
                if a]
 # Which parts run (all by default): user mode with the helper, with the

@@ -104,7 +104,7 @@ for backend in helper supervisor; do
     out=$(QEMU_BACKDOOR_LIB=./libseed-callbacks.so timeout 120 \
         qemu-backdoor --backend=$backend qemu-x86_64 ./guest-program 2>&1)
     case $out in
-    *"+ 1048576"*"-> babe :: cafe"*)
+    *"+ 16777216"*"-> babe :: cafe"*)
         ok "user mode ($backend): the host callbacks ran" ;;
     *) not_ok "user mode ($backend): the host callbacks ran" "$out" ;;
     esac

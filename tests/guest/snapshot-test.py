@@ -30,7 +30,7 @@ from guestvm import (QmpVm as Vm, QmpVmError as TestError,  # noqa
                      X86_CMDLINE, fetch_kernel, make_initramfs)
 
 EVERY = 4096          # caller's progress line, see snapshot-init.sh
-RESTORES = int(os.environ.get('BACKDOOR_GUEST_RESTORES', '100'))
+RESTORES = int(os.environ.get('BACKDOOR_GUEST_RESTORES', '1000'))
 
 n_tests = 0
 failures = 0
