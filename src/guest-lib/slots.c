@@ -257,9 +257,10 @@ static uint64_t slot_doorbell(qemu_backdoor_slot *slot, uint32_t flags)
 
 /*
  * The ring is full at HEAD @h. With kicks the host drains it meanwhile
- * (a kick came before it filled): wait a while for TAIL to move. Without,
- * or if TAIL does not move, ring DOORBELL, which returns once the host
- * took the events.
+ * (this thread kicked when the ring passed its threshold): wait a while
+ * for TAIL to move. Without (no kicks, or a threshold of a whole ring), or
+ * if TAIL does not move, ring DOORBELL, which returns once the host took
+ * the events.
  */
 #define KICK_WAIT_SPIN  20000
 
@@ -267,7 +268,7 @@ static uint64_t slot_wait_drained(qemu_backdoor_slot *slot, uint64_t h)
 {
     uint64_t tail;
 
-    if (slot->channel->ring_kick) {
+    if (slot->channel->ring_kick && slot->threshold < slot->entries) {
         for (unsigned i = 0; i < KICK_WAIT_SPIN; i++) {
             tail = __atomic_load_n(slot->tail, __ATOMIC_ACQUIRE);
             if (h - tail < slot->entries) {
