@@ -347,7 +347,7 @@ uint64_t backdoor_user_rings_drain_pending(BackdoorUserRings *r,
             backdoor_ring_queued(ring_block(r, n), r->big_endian) >= min &&
             ring_trylock(o)) {
             if (__atomic_load_n(&o->claimed, __ATOMIC_ACQUIRE)) {
-                events += drain(r, cb, n, index_of ? index_of(o->tid) : -1);
+                events += drain(r, cb, n, index_of(o->tid));
             }
             ring_unlock(o);
         }

@@ -72,7 +72,7 @@ void backdoor_user_rings_drain_thread(BackdoorUserRings *r,
 /*
  * After a kick (BACKDOOR_FEATURE_RING_KICK): deliver every ring that holds
  * @min events or more (at least 1) and that no other thread drains now; a
- * batch names index_of(the ring's thread), or -1 without @index_of.
+ * batch names index_of(the ring's thread).
  * Returns: the number of events delivered.
  */
 uint64_t backdoor_user_rings_drain_pending(BackdoorUserRings *r,

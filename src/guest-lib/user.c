@@ -261,6 +261,24 @@ static void futex(volatile uint32_t *addr, int op, uint32_t val)
     syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
 }
 
+/* Wake a server thread: change DOORBELL, then FUTEX_WAKE it */
+static void ring_server(qemu_backdoor_channel *ch)
+{
+    volatile uint32_t *bell = slot32(ch->slots, BACKDOOR_SLOTS_DOORBELL);
+
+    __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
+    futex(bell, FUTEX_WAKE, 1);
+}
+
+/* After publishing a request or a kick: wake the server if none polls */
+static void wake_sleeping_server(qemu_backdoor_channel *ch)
+{
+    if (__atomic_load_n(slot32(ch->slots, BACKDOOR_SLOTS_SLEEPING),
+                        __ATOMIC_SEQ_CST)) {
+        ring_server(ch);
+    }
+}
+
 static volatile uint8_t *slot_claim(qemu_backdoor_channel *ch, unsigned *n)
 {
     volatile uint32_t *used = slot32(ch->slots, BACKDOOR_SLOTS_USED);
@@ -338,7 +356,6 @@ static void serve_memory(qemu_backdoor_channel *ch, volatile uint8_t *slot)
 static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
                              uint64_t cmd)
 {
-    volatile uint32_t *bell = slot32(ch->slots, BACKDOOR_SLOTS_DOORBELL);
     volatile uint8_t *slot;
     volatile uint32_t *done, *mem, *waiting, *wake;
     uint32_t mem_op = ch->user_mem ? BACKDOOR_SLOT_OP_MEM : 0;
@@ -363,11 +380,7 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
     /* Publish REQ, then look for a sleeping server: pairs with its sleep */
     __atomic_store_n(slot32(slot, BACKDOOR_SLOT_REQ), seq, __ATOMIC_SEQ_CST);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(slot32(ch->slots, BACKDOOR_SLOTS_SLEEPING),
-                        __ATOMIC_SEQ_CST)) {
-        __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
-        futex(bell, FUTEX_WAKE, 1);
-    }
+    wake_sleeping_server(ch);
     for (unsigned i = 0; i < SLOT_SPIN &&
          __atomic_load_n(done, __ATOMIC_ACQUIRE) != seq; i++) {
         if (mem_op && __atomic_load_n(mem, __ATOMIC_ACQUIRE)) {
@@ -376,8 +389,7 @@ static uint64_t slot_request(qemu_backdoor_channel *ch, uint32_t op,
     }
     if (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
         /* Not answered yet: the server may be in another call, wake one */
-        __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
-        futex(bell, FUTEX_WAKE, 1);
+        ring_server(ch);
     }
     while (__atomic_load_n(done, __ATOMIC_ACQUIRE) != seq) {
         /*
@@ -445,15 +457,9 @@ static uint64_t user_slot_op(qemu_backdoor_channel *ch, unsigned reg,
  */
 static void user_slot_kick(qemu_backdoor_channel *ch)
 {
-    volatile uint32_t *bell = slot32(ch->slots, BACKDOOR_SLOTS_DOORBELL);
-
     __atomic_add_fetch(slot32(ch->slots, BACKDOOR_SLOTS_KICKS), 1,
                        __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(slot32(ch->slots, BACKDOOR_SLOTS_SLEEPING),
-                        __ATOMIC_SEQ_CST)) {
-        __atomic_add_fetch(bell, 1, __ATOMIC_SEQ_CST);
-        futex(bell, FUTEX_WAKE, 1);
-    }
+    wake_sleeping_server(ch);
 }
 
 const BackdoorTransport backdoor_user_transport = {

@@ -149,6 +149,17 @@ static struct {
 
 static void *server(void *opaque);
 
+/* The vCPU index of guest thread @tid: its calls', its rings' batches */
+static int thread_index(int tid)
+{
+    int index;
+
+    g_mutex_lock(&srv.lock);
+    index = vcpu_index(tid);
+    g_mutex_unlock(&srv.lock);
+    return index;
+}
+
 /* Another thread for calls to come. */
 static void spawn_server(void)
 {
@@ -231,9 +242,7 @@ static void serve(unsigned i)
     qemu_backdoor_call call;
 
     if (tid != last_tid || !tid) {
-        g_mutex_lock(&srv.lock);
-        last_index = vcpu_index(tid);
-        g_mutex_unlock(&srv.lock);
+        last_index = thread_index(tid);
         last_tid = tid;
     }
     call = backdoor_regs_call(&sv.regs, ld64(slot + BACKDOOR_SLOT_CMD),
@@ -283,15 +292,12 @@ static void check_raw_stores(void)
 uint64_t supervisor_call(uint32_t tid, uint64_t cmd)
 {
     qemu_backdoor_call call;
-    int index;
 
     if (!sv.cb) {
         return UINT64_MAX;      /* QEMU's main process ended */
     }
-    g_mutex_lock(&srv.lock);
-    index = vcpu_index(tid);
-    g_mutex_unlock(&srv.lock);
-    call = backdoor_regs_call(&sv.regs, cmd, sv.big_endian, index);
+    call = backdoor_regs_call(&sv.regs, cmd, sv.big_endian,
+                              thread_index(tid));
     /* As a slot's call: its thread's events first, no hot reload meanwhile */
     return sv_raw_call(&sv.cb, &sv.closed, &call, tid);
 }
@@ -303,17 +309,6 @@ static void server_sleep(uint32_t bell)
         futex(sv.slots + BACKDOOR_SLOTS_DOORBELL, FUTEX_WAIT, bell);
     }
     __atomic_sub_fetch(&srv.asleep, 1, __ATOMIC_SEQ_CST);
-}
-
-/* The vCPU index of a ring's thread, for its batches */
-static int ring_index_of(int tid)
-{
-    int index;
-
-    g_mutex_lock(&srv.lock);
-    index = vcpu_index(tid);
-    g_mutex_unlock(&srv.lock);
-    return index;
 }
 
 /*
@@ -340,10 +335,11 @@ static bool kicked(void)
 static bool serve_rings(void)
 {
     uint32_t min = MAX(sv.regs.ring_entries / 4, 1);
+    uint32_t kicks = ld32(sv.slots + BACKDOOR_SLOTS_KICKS);
     uint64_t now;
 
-    if (kicked()) {
-        kicks_seen = ld32(sv.slots + BACKDOOR_SLOTS_KICKS);
+    if (kicks != kicks_seen) {
+        kicks_seen = kicks;
         min = 1;
     } else if (!chase_until) {
         return false;
@@ -357,7 +353,7 @@ static bool serve_rings(void)
             chase_until = 0;
         }
     }
-    if (sv_rings_kicked(&sv.cb, &sv.closed, min, ring_index_of)) {
+    if (sv_rings_kicked(&sv.cb, &sv.closed, min, thread_index)) {
         chase_until = now_ns() + CHASE_NS;
         return true;
     }
